@@ -1,0 +1,4 @@
+# Poster ablation, SSv1 8f: full H²CN with CMCB slope p = 6.
+_base_ = ['./cmcb_p2_r50_8x1_sthv1.py']
+
+model = dict(backbone=dict(cmcb_cfg=dict(slope=6)))

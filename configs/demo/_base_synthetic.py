@@ -1,0 +1,102 @@
+# Shared data and schedule of the demo configs: the built-in synthetic
+# temporal benchmark (tools/data/generate_synthetic.py), small enough to train
+# on a 2-core CPU in minutes. Inherits MMAction2's TSM recipe (optimizer
+# constructor, grad clipping, hooks, runtime, AccMetric).
+_base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
+    .mmaction_config('recognition/tsm/'
+                     'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
+
+import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
+
+custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
+
+num_segments = 4
+num_classes = 12
+data_root = 'data/synthetic'
+# A horizontal flip swaps left/right and clockwise/counterclockwise.
+synthetic_flip_label_map = {0: 1, 1: 0, 6: 7, 7: 6}
+
+# 1 frame per segment; the H²CN config samples 5 (with_segment_sampling).
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SegmentSampleFrames', clip_len=1, num_clips=num_segments),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 72)),
+    dict(
+        type='MultiScaleCrop',
+        input_size=64,
+        scales=(1, 0.875, 0.75),
+        random_crop=False,
+        max_wh_scale_gap=1),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5, flip_label_map=synthetic_flip_label_map),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(
+        type='SegmentSampleFrames',
+        clip_len=1,
+        num_clips=num_segments,
+        test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 72)),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = val_pipeline
+
+
+def _dataset(split, pipeline, test_mode=False):
+    return dict(
+        type='VideoDataset',
+        ann_file=f'{data_root}/{split}_list.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=pipeline,
+        test_mode=test_mode)
+
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=_dataset('train', train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=_dataset('val', val_pipeline, True))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    dataset=_dataset('test', test_pipeline, True))
+
+max_epochs = 6
+train_cfg = dict(max_epochs=max_epochs, val_interval=1)
+# one epoch of linear warm-up, then cosine decay, both per iteration
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - 1,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+optim_wrapper = dict(optimizer=dict(lr=0.02, weight_decay=5e-4))
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=1, max_keep_ckpts=1, save_best='acc/top1',
+                    rule='greater'))
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,25 @@
+# H²CN ResNet-18 on the built-in synthetic benchmark: 4 keyframes x 5 frames,
+# 64 px, trained from scratch (no download).
+_base_ = ['./_base_synthetic.py']
+
+import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
+
+model = dict(
+    type='RecognizerH2CN',
+    backbone=dict(
+        type='ResNetH2CN',
+        depth=18,
+        pretrained=None,
+        num_segments=_base_.num_segments,
+        frames_per_segment=5),
+    cls_head=dict(
+        num_classes=_base_.num_classes,
+        in_channels=512,
+        num_segments=_base_.num_segments))
+
+train_pipeline = h2cn_cfg.with_segment_sampling(_base_.train_pipeline, 5)
+val_pipeline = h2cn_cfg.with_segment_sampling(_base_.val_pipeline, 5)
+test_pipeline = h2cn_cfg.with_segment_sampling(_base_.test_pipeline, 5)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

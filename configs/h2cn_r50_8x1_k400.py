@@ -1,0 +1,40 @@
+# H²CN ResNet-50, 8 keyframes x 5 frames, Kinetics-400 (videos).
+# MMAction2's TSM-R50 Kinetics-400 recipe with 5 frames per segment; testing
+# takes 10 clips x 3 crops (30 views), as the authors report.
+_base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
+    .mmaction_config('recognition/tsm/'
+                     'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py')
+
+import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
+
+custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
+
+num_segments = 8
+frames_per_segment = 5
+
+model = dict(
+    type='RecognizerH2CN',
+    backbone=dict(
+        type='ResNetH2CN',
+        depth=50,
+        num_segments=num_segments,
+        frames_per_segment=frames_per_segment),
+    cls_head=dict(num_classes=400, num_segments=num_segments))
+
+train_pipeline = h2cn_cfg.with_segment_sampling(_base_.train_pipeline,
+                                                frames_per_segment)
+val_pipeline = h2cn_cfg.with_segment_sampling(_base_.val_pipeline,
+                                              frames_per_segment)
+test_pipeline = [
+    dict(type='ThreeCrop', crop_size=256) if s['type'] == 'TenCrop' else s
+    for s in h2cn_cfg.with_segment_sampling(
+        _base_.test_pipeline, frames_per_segment, num_views=10)
+]
+
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+# The TSM recipe's lr 0.02 is for 8 GPUs x 16 clips; 8 GPUs x 8 clips here.
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+auto_scale_lr = dict(enable=False, base_batch_size=64)

@@ -1,0 +1,178 @@
+"""Single-video inference on top of MMAction2's ``mmaction.apis``."""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch.nn as nn
+from mmengine.dataset import Compose
+
+__all__ = [
+    'VideoFileError', 'check_video_file', 'load_label_map',
+    'prediction_scores', 'recognize_video', 'video_test_pipeline'
+]
+
+#: Pipeline steps that open a video file.
+VIDEO_INIT_STEPS = ('DecordInit', 'PyAVInit', 'OpenCVInit')
+
+
+class VideoFileError(ValueError):
+    """A video file is missing, empty or cannot be decoded."""
+
+
+def _first_line(exc: BaseException) -> str:
+    """First non-empty line of an exception message (decord's are long)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
+def check_video_file(path: str) -> int:
+    """Check that decord can open ``path`` and that it has frames.
+
+    Args:
+        path (str): The video file.
+
+    Returns:
+        int: Number of frames.
+
+    Raises:
+        VideoFileError: The file is missing, not a file, empty, cannot be
+            decoded by decord, or has no frames; the message names the file.
+    """
+    if not osp.exists(path):
+        raise VideoFileError(f'video file not found: {path}')
+    if not osp.isfile(path):
+        raise VideoFileError(f'not a file: {path}')
+    if osp.getsize(path) == 0:
+        raise VideoFileError(f'video file is empty (0 bytes): {path}')
+    try:
+        import decord
+    except ImportError as exc:  # pragma: no cover
+        raise VideoFileError('decord is needed to read videos: '
+                             'pip install decord') from exc
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+        num_frames = len(reader)
+    except Exception as exc:  # decord raises DECORDError / RuntimeError
+        raise VideoFileError(f'cannot decode video file {path} with decord: '
+                             f'{_first_line(exc)}') from exc
+    if num_frames == 0:
+        raise VideoFileError(f'video file has no frames: {path}')
+    return num_frames
+
+
+def load_label_map(path: str) -> List[str]:
+    """Class names, one per line (e.g. ``data/synthetic/classes.txt``).
+
+    Args:
+        path (str): The label map file.
+
+    Returns:
+        list[str]: Class names; line ``i`` names class ``i``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'label map not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def video_test_pipeline(cfg) -> List[dict]:
+    """The config's test pipeline, made to read a video file.
+
+    ``cfg.test_pipeline`` (else ``cfg.test_dataloader.dataset.pipeline``) as
+    is when it opens videos itself (``DecordInit``, ``PyAVInit``,
+    ``OpenCVInit``); a rawframe pipeline (the Something-Something configs)
+    gets ``DecordInit`` in front and ``DecordDecode`` for ``RawFrameDecode``
+    (:func:`h2cn_mmaction.config_utils.with_video_decoding`).
+
+    Args:
+        cfg (Config): A recognizer config.
+
+    Returns:
+        list[dict]: The pipeline config for
+        :func:`mmaction.apis.inference_recognizer`.
+    """
+    from h2cn_mmaction.config_utils import with_video_decoding
+    pipeline = cfg.get('test_pipeline')
+    if pipeline is None:
+        pipeline = cfg.test_dataloader.dataset.pipeline
+    pipeline = [dict(step) for step in pipeline]
+    if any(step['type'] in VIDEO_INIT_STEPS for step in pipeline):
+        return pipeline
+    return with_video_decoding(pipeline)
+
+
+def prediction_scores(data_sample) -> np.ndarray:
+    """Class scores of one MMAction2 prediction, as a 1-D numpy array.
+
+    Handles MMAction2 1.1 (``pred_scores.item``) and 1.2
+    (``pred_score``) data samples.
+
+    Args:
+        data_sample (ActionDataSample): What
+            :func:`mmaction.apis.inference_recognizer` returns.
+
+    Returns:
+        np.ndarray: Scores of shape ``(num_classes, )``.
+    """
+    if 'pred_scores' in data_sample:
+        scores = data_sample.pred_scores.item
+    else:
+        scores = data_sample.pred_score
+    return scores.detach().cpu().numpy().reshape(-1)
+
+
+def recognize_video(model: nn.Module,
+                    video: str,
+                    topk: int = 5,
+                    class_names: Optional[Sequence[str]] = None,
+                    test_pipeline: Optional[Compose] = None
+                    ) -> List[Tuple[str, float]]:
+    """Top-k classes of a video file.
+
+    Runs :func:`mmaction.apis.inference_recognizer` (the config's
+    ``test_pipeline``, which must start with ``DecordInit``) after checking
+    the file with :func:`check_video_file`.
+
+    Args:
+        model (nn.Module): A recognizer from
+            :func:`mmaction.apis.init_recognizer`.
+        video (str): Path of the video file.
+        topk (int): Classes to return. Defaults to 5.
+        class_names (Sequence[str], optional): Names by class index; class
+            indices (as strings) are used when None.
+        test_pipeline (Compose, optional): Passed to
+            :func:`~mmaction.apis.inference_recognizer`.
+
+    Returns:
+        list[tuple[str, float]]: ``(class, score)`` pairs, best first.
+
+    Raises:
+        VideoFileError: The video is missing, empty or undecodable.
+        ValueError: The label map has fewer names than the model has classes.
+    """
+    from mmaction.apis import inference_recognizer
+
+    check_video_file(video)
+    try:
+        result = inference_recognizer(
+            model, osp.abspath(video), test_pipeline=test_pipeline)
+    except Exception as exc:
+        # Decodable header but broken frames: decord fails in the pipeline.
+        if type(exc).__module__.startswith('decord') or \
+                'decord' in type(exc).__name__.lower():
+            raise VideoFileError(f'cannot decode video file {video}: '
+                                 f'{_first_line(exc)}') from exc
+        raise
+    scores = prediction_scores(result)
+    if class_names is not None and len(class_names) < len(scores):
+        raise ValueError(f'the label map has {len(class_names)} names but '
+                         f'the model predicts {len(scores)} classes')
+    order = np.argsort(-scores, kind='stable')[:topk]
+    return [(class_names[i] if class_names is not None else str(i),
+             float(scores[i])) for i in order]
+

@@ -1,0 +1,122 @@
+"""Helpers for H²CN configs.
+
+``_base_ = 'mmaction::recognition/tsm/...'`` fails with PyPI mmaction2
+1.1.x/1.2.0 and mmengine 0.10.7 (a metafile stores ``Config`` as a list,
+mmaction2 issue 2585). Our configs therefore name MMAction2's recipe by its
+absolute path in the installed package::
+
+    _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \\
+        .mmaction_config('recognition/tsm/tsm_..._sthv2-rgb.py')
+
+which works for wheels, ``pip install -e`` source checkouts and ``mim``.
+"""
+import copy
+import importlib.util
+import os.path as osp
+from typing import List
+
+
+def mmaction_config(relative_path: str) -> str:
+    """Absolute path of a config shipped with the installed MMAction2.
+
+    Args:
+        relative_path (str): Path under MMAction2's ``configs/``, e.g.
+            ``'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py'``.
+
+    Returns:
+        str: The absolute path.
+
+    Raises:
+        FileNotFoundError: MMAction2 or the config is not installed.
+    """
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError('mmaction2 is not installed: '
+                                'pip install mmaction2==1.1.0')
+    root = list(spec.submodule_search_locations)[0]
+    candidates = [
+        osp.join(root, '.mim', 'configs', relative_path),  # wheel / mim
+        osp.join(osp.dirname(root), 'configs', relative_path),  # checkout
+    ]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f'MMAction2 config {relative_path!r} not found in the installed '
+        f'mmaction2 (looked in {candidates}).')
+
+
+def with_num_clips(pipeline: List[dict], num_clips: int) -> List[dict]:
+    """Copy ``pipeline`` with every frame sampler set to ``num_clips``.
+
+    Args:
+        pipeline (list[dict]): A data pipeline config.
+        num_clips (int): Segments (keyframes) to sample.
+
+    Returns:
+        list[dict]: The modified copy.
+    """
+    pipeline = copy.deepcopy(pipeline)
+    samplers = [s for s in pipeline if 'SampleFrames' in s['type']]
+    if not samplers:
+        raise ValueError('with_num_clips: the pipeline has no *SampleFrames '
+                         'step.')
+    for step in samplers:
+        step['num_clips'] = num_clips
+    return pipeline
+
+
+def with_segment_sampling(pipeline: List[dict],
+                          clip_len: int,
+                          num_views: int = 1) -> List[dict]:
+    """Copy a TSM pipeline, sampling ``clip_len`` frames per segment.
+
+    Every ``SampleFrames`` step becomes a ``SegmentSampleFrames`` step with
+    the same ``num_clips``, ``frame_interval`` and ``test_mode``; test-mode
+    steps take ``num_views`` clips per video.
+
+    Args:
+        pipeline (list[dict]): A data pipeline config.
+        clip_len (int): Consecutive frames per segment.
+        num_views (int): Clips per video in test mode. Defaults to 1.
+
+    Returns:
+        list[dict]: The modified copy.
+    """
+    pipeline = copy.deepcopy(pipeline)
+    found = False
+    for i, step in enumerate(pipeline):
+        if step['type'] not in ('SampleFrames', 'SegmentSampleFrames'):
+            continue
+        found = True
+        new = dict(
+            type='SegmentSampleFrames',
+            clip_len=clip_len,
+            frame_interval=step.get('frame_interval', 1),
+            num_clips=step.get('num_clips', 1))
+        if step.get('test_mode', False):
+            new.update(test_mode=True, num_views=num_views)
+        pipeline[i] = new
+    if not found:
+        raise ValueError('with_segment_sampling: the pipeline has no '
+                         'SampleFrames step.')
+    return pipeline
+
+
+def with_video_decoding(pipeline: List[dict]) -> List[dict]:
+    """Copy a rawframe pipeline, decoding videos with decord instead.
+
+    ``RawFrameDecode`` becomes ``DecordDecode`` and ``DecordInit`` is put at
+    the front.
+
+    Args:
+        pipeline (list[dict]): A data pipeline config.
+
+    Returns:
+        list[dict]: The modified copy.
+    """
+    pipeline = [
+        dict(type='DecordDecode') if s['type'] == 'RawFrameDecode' else s
+        for s in copy.deepcopy(pipeline)
+    ]
+    return [dict(type='DecordInit')] + pipeline

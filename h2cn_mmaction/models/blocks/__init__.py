@@ -1,0 +1,3 @@
+from .motion_blocks import CMCB, FMCB, CMCBWrapper
+
+__all__ = ['FMCB', 'CMCB', 'CMCBWrapper']

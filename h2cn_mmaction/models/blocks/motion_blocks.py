@@ -1,0 +1,236 @@
+"""The two motion blocks of H²CN, built on :class:`HourglassConv`.
+
+* :class:`FMCB` (Frame Motion Capture Block) turns the 5 consecutive frames of
+  every segment into a 64-channel motion map fused with the RGB stem.
+* :class:`CMCB` (Clip Motion Capture Block) gates the channels of a residual
+  block with an hourglass convolution over the keyframes of the clip.
+"""
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+
+from ..ops import HourglassConv
+
+
+class FMCB(nn.Module):
+    """Frame Motion Capture Block.
+
+    ``2x2`` average pooling, then two ``'valid'`` hourglass convolutions
+    (5 frames -> 3 -> 1; the second one with 3 output channels per input
+    channel), then a ``7x7`` stride-2 convolution to 64 channels and a
+    ``3x3`` stride-2 max-pool, so that the motion map has the size of the RGB
+    stem's output.
+
+    Args:
+        in_channels (int): Channels of a frame. Defaults to 3.
+        frames (int): Consecutive frames per segment. Must be 5 (two valid
+            ``K = 3`` layers reduce 5 frames to one). Defaults to 5.
+        slope (int): Hourglass slope ``p`` of both layers. Defaults to 4.
+        spatial_agg (str): ``'conv'`` or ``'avgpool'``. Defaults to ``'conv'``.
+        out_channels (int): Channels of the motion map. Defaults to 64.
+        channel_multiplier (int): Output channels per input channel of the
+            second layer. Defaults to 3.
+        conv_cfg, norm_cfg, act_cfg (dict): For the ``7x7`` ConvModule.
+
+    Shape:
+        - Input: ``(N * T * frames, in_channels, H, W)``, frame-major inside
+          each segment.
+        - Output: ``(N * T, out_channels, H', W')`` with ``H' = ceil(H / 8)``
+          for even ``H``.
+    """
+
+    def __init__(self,
+                 in_channels: int = 3,
+                 frames: int = 5,
+                 slope: int = 4,
+                 spatial_agg: str = 'conv',
+                 out_channels: int = 64,
+                 channel_multiplier: int = 3,
+                 conv_cfg: dict = dict(type='Conv'),
+                 norm_cfg: dict = dict(type='BN2d', requires_grad=True),
+                 act_cfg: dict = dict(type='ReLU', inplace=True)) -> None:
+        super().__init__()
+        if frames != 5:
+            raise ValueError(
+                f'FMCB needs 5 consecutive frames per segment (two valid K=3 '
+                f'hourglass layers: 5 -> 3 -> 1), got frames={frames}.')
+        self.in_channels = in_channels
+        self.frames = frames
+        mid_channels = in_channels * channel_multiplier
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.hgc1 = HourglassConv(
+            in_channels,
+            num_segments=frames,
+            kernel_size=3,
+            slope=slope,
+            spatial_agg=spatial_agg,
+            temporal_padding='valid')
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.hgc2 = HourglassConv(
+            in_channels,
+            num_segments=frames - 2,
+            kernel_size=3,
+            slope=slope,
+            spatial_agg=spatial_agg,
+            temporal_padding='valid',
+            channel_multiplier=channel_multiplier)
+        self.bn2 = nn.BatchNorm2d(mid_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = ConvModule(
+            mid_channels,
+            out_channels,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def init_weights(self, stem_conv: nn.Conv2d = None) -> None:
+        """Initialise as the authors do.
+
+        Layer 1: ``alpha = (0, 1, -1)`` for ``(t-1, t, t+1)``, i.e.
+        ``x_t - f(x_{t+1})``, Xavier-normal ``f``. Layer 2: Kaiming-normal
+        (fan_out) ``alpha``, Xavier-normal ``f``. BatchNorms: ``(1, 0)``.
+        The ``7x7`` conv: the stem conv averaged over its input channels and
+        repeated over the 9 inputs (left as is when ``stem_conv`` is None).
+
+        Args:
+            stem_conv (nn.Conv2d, optional): The RGB stem convolution.
+        """
+        self.hgc1.init_weights()
+        with torch.no_grad():
+            weight = self.hgc1.temporal.weight
+            weight.zero_()
+            weight[:, :, 1] = 1
+            weight[:, :, 2] = -1
+        self.hgc2.init_weights()
+        nn.init.kaiming_normal_(
+            self.hgc2.temporal.weight, mode='fan_out', nonlinearity='relu')
+        for bn in (self.bn1, self.bn2, self.conv.bn):
+            nn.init.ones_(bn.weight)
+            nn.init.zeros_(bn.bias)
+        if stem_conv is not None:
+            target = self.conv.conv.weight
+            if stem_conv.weight.shape[0] != target.shape[0] or \
+                    stem_conv.weight.shape[2:] != target.shape[2:]:
+                raise ValueError(
+                    f'FMCB: cannot initialise the {tuple(target.shape)} conv '
+                    f'from a stem conv of shape '
+                    f'{tuple(stem_conv.weight.shape)}.')
+            with torch.no_grad():
+                target.copy_(
+                    stem_conv.weight.mean(dim=1, keepdim=True).expand_as(
+                        target))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Compute the motion map.
+
+        Args:
+            x (torch.Tensor): ``(N * T * 5, C, H, W)`` frames.
+
+        Returns:
+            torch.Tensor: ``(N * T, 64, H', W')`` motion map.
+        """
+        x = self.pool(x)
+        x = self.relu(self.bn1(self.hgc1(x)))
+        x = self.relu(self.bn2(self.hgc2(x)))
+        return self.maxpool(self.conv(x))
+
+
+class CMCB(nn.Module):
+    """Clip Motion Capture Block: a channel gate from an hourglass conv.
+
+    ``1x1`` conv to ``channels // reduction`` + BN, an hourglass convolution
+    over the ``T`` keyframes ('same', zero padded), global average pooling,
+    ``1x1`` conv back to ``channels`` + BN + sigmoid; the input is multiplied
+    by that gate.
+
+    Args:
+        channels (int): Channels of the gated features.
+        num_segments (int): Keyframes ``T`` per clip.
+        reduction (int): Channel reduction. Defaults to 16.
+        kernel_size (int): Temporal kernel of the HgC. Defaults to 3.
+        slope (int): Hourglass slope ``p``. Defaults to 2.
+        spatial_agg (str): ``'conv'`` or ``'avgpool'``. Defaults to ``'conv'``.
+
+    Shape:
+        - Input: ``(N * T, channels, H, W)``.
+        - Output: same as input.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 num_segments: int,
+                 reduction: int = 16,
+                 kernel_size: int = 3,
+                 slope: int = 2,
+                 spatial_agg: str = 'conv') -> None:
+        super().__init__()
+        mid = channels // reduction
+        if mid < 1:
+            raise ValueError(f'CMCB: channels // reduction must be >= 1, got '
+                             f'{channels} // {reduction}.')
+        self.channels = channels
+        self.num_segments = num_segments
+        self.conv1 = nn.Conv2d(channels, mid, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.hgc = HourglassConv(
+            mid,
+            num_segments=num_segments,
+            kernel_size=kernel_size,
+            slope=slope,
+            spatial_agg=spatial_agg,
+            temporal_padding='same')
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.conv2 = nn.Conv2d(mid, channels, kernel_size=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def init_weights(self) -> None:
+        """Kaiming-normal (fan_out) convs and ``f``, Xavier-normal ``alpha``,
+        BatchNorms ``(1, 0)`` -- what the authors' network ends up with."""
+        convs = [self.conv1, self.conv2] + self.hgc.spatial_convs
+        for conv in convs:
+            nn.init.kaiming_normal_(
+                conv.weight, mode='fan_out', nonlinearity='relu')
+        nn.init.xavier_normal_(self.hgc.temporal.weight)
+        for bn in (self.bn1, self.bn2):
+            nn.init.ones_(bn.weight)
+            nn.init.zeros_(bn.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate the channels of ``x``.
+
+        Args:
+            x (torch.Tensor): ``(N * T, C, H, W)`` features.
+
+        Returns:
+            torch.Tensor: ``(N * T, C, H, W)``, ``x`` times the gate.
+        """
+        y = self.hgc(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(self.avg_pool(y)))
+        return x * torch.sigmoid(y)
+
+
+class CMCBWrapper(nn.Module):
+    """Run ``net`` and then a :class:`CMCB` on its output.
+
+    Inserts a CMCB after a residual block's first ConvModule by composition,
+    as :class:`mmaction.models.backbones.resnet_tsm.TemporalShift` inserts the
+    shift before it (the wrapped module keeps its weights under ``net.``).
+
+    Args:
+        net (nn.Module): The wrapped module (``conv1`` of a block).
+        cmcb (CMCB): The block applied to ``net``'s output.
+    """
+
+    def __init__(self, net: nn.Module, cmcb: CMCB) -> None:
+        super().__init__()
+        self.net = net
+        self.cmcb = cmcb
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``cmcb(net(x))``."""
+        return self.cmcb(self.net(x))

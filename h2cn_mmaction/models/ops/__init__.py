@@ -1,0 +1,3 @@
+from .hourglass_conv import HourglassConv
+
+__all__ = ['HourglassConv']

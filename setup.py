@@ -1,0 +1,42 @@
+"""h2cn_mmaction: H²CN (ACM MM 2022) as an MMAction2 plugin."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def read_version():
+    scope = {}
+    with open(osp.join(HERE, 'h2cn_mmaction', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def read_requirements(name):
+    with open(osp.join(HERE, 'requirements', name)) as f:
+        return [
+            line.split('#')[0].strip() for line in f
+            if line.split('#')[0].strip() and not line.startswith('-')
+        ]
+
+
+setup(
+    name='h2cn_mmaction',
+    version=read_version(),
+    description='H²CN: Hierarchical Hourglass Convolutional Network '
+    '(ACM MM 2022) for MMAction2',
+    long_description=open(osp.join(HERE, 'README.md'), encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.8',
+    packages=find_packages(include=['h2cn_mmaction', 'h2cn_mmaction.*']),
+    # torch and mmcv (or mmcv-lite) are left to the user, as in MMAction2:
+    # their right build depends on the machine (CUDA or not).
+    install_requires=read_requirements('runtime.txt'),
+    extras_require=dict(tests=read_requirements('tests.txt')),
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+)

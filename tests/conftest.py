@@ -1,0 +1,22 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FIXTURES = os.environ.get(
+    'H2CN_OFFICIAL_FIXTURES',
+    osp.join(osp.dirname(ROOT), 'shared', 'fixtures', 'official_h2cn'))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _mmaction_scope():
+    import h2cn_mmaction  # noqa: F401
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+
+
+@pytest.fixture
+def python():
+    return sys.executable

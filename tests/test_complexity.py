@@ -1,0 +1,35 @@
+"""Params and FLOPs, counted like MMAction2's get_flops, match the paper."""
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from h2cn_mmaction.config_utils import mmaction_config
+from h2cn_mmaction.utils import model_complexity
+
+TSM = mmaction_config(
+    'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
+
+
+@pytest.mark.parametrize('config,params,gflops', [
+    ('configs/h2cn_r50_8x1_sthv1.py', 24.07, 33.80),
+    ('configs/h2cn_r50_16x1_sthv1.py', 24.07, 67.6),
+    ('configs/ablations/fmcb_p4_r50_8x1_sthv1.py', 23.9, 33.6),
+    (TSM, 23.87, 32.87),
+])
+def test_paper_complexity(config, params, gflops):
+    res = model_complexity(osp.join(ROOT, config))
+    assert res['params'] / 1e6 == pytest.approx(params, rel=0.01)
+    assert res['flops'] / 1e9 == pytest.approx(gflops, rel=0.01)
+
+
+def test_get_flops_tool():
+    out = subprocess.run(
+        [sys.executable, 'tools/get_flops.py', 'configs/h2cn_r50_8x1_sthv1.py',
+         '--shape', '40', '3', '112', '112'],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert 'Input shape: (1, 40, 3, 112, 112)' in out
+    assert 'Flops: 8.' in out  # a quarter of 33.8G at 112x112
+    assert 'Params: 24.' in out

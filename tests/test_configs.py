@@ -1,0 +1,97 @@
+"""Every config loads, builds its model, pipelines and optimizer."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.optim import build_optim_wrapper
+
+from conftest import ROOT
+
+CONFIGS = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+
+
+def test_the_paper_configs_exist():
+    for name in ('h2cn_r50_8x1_sthv1', 'h2cn_r50_16x1_sthv1',
+                 'h2cn_r50_8x1_sthv2', 'h2cn_r50_16x1_sthv2',
+                 'h2cn_r50_8x1_k400', 'h2cn_r50_16x1_k400'):
+        assert f'configs/{name}.py' in CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds(path):
+    from mmaction.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    assert cfg.custom_imports['imports'] == ['h2cn_mmaction']
+    cfg.model.backbone.pretrained = None  # no download in tests
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    backbone = model.backbone
+    segments = backbone.num_segments
+    frames = getattr(backbone, 'frames_per_segment', 1)
+    assert model.cls_head.num_segments == segments
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = cfg[loader].dataset.pipeline
+        Compose(pipeline)  # every transform is registered and builds
+        samplers = [s for s in pipeline if 'SampleFrames' in s['type']]
+        assert len(samplers) == 1, loader
+        assert samplers[0]['num_clips'] == segments, loader
+        assert samplers[0]['clip_len'] == frames, loader
+    # MMAction2's TSM recipe, inherited: its optimizer constructor must see
+    # every trainable parameter (HgC weights included).
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    in_groups = {
+        id(p)
+        for g in wrapper.optimizer.param_groups for p in g['params']
+    }
+    missing = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and id(p) not in in_groups
+    ]
+    assert not missing
+    assert cfg.optim_wrapper.clip_grad.max_norm == 20
+
+
+def test_sthv1_recipe():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/h2cn_r50_8x1_sthv1.py'))
+    assert cfg.optim_wrapper.optimizer.lr == 0.01
+    assert cfg.optim_wrapper.optimizer.weight_decay == 5e-4
+    assert cfg.optim_wrapper.optimizer.momentum == 0.9
+    assert cfg.train_cfg.max_epochs == 60
+    assert cfg.param_scheduler[0].milestones == [30, 45, 55]
+    assert cfg.model.cls_head.dropout_ratio == 0.5
+    assert cfg.model.backbone.norm_eval is False
+    flip = [s for s in cfg.train_pipeline if s['type'] == 'Flip'][0]
+    assert flip['flip_label_map'] == {
+        86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
+    crop = [s for s in cfg.train_pipeline if s['type'] == 'MultiScaleCrop'][0]
+    assert crop['scales'] == (1, 0.875, 0.75, 0.66)
+
+
+def test_k400_tests_30_views():
+    from mmaction.registry import TRANSFORMS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/h2cn_r50_8x1_k400.py'))
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    sampler = TRANSFORMS.build(pipeline[1])
+    res = sampler(dict(total_frames=300, start_index=0))
+    assert len(res['frame_inds']) == 10 * 8 * 5
+    assert any(s['type'] == 'ThreeCrop' for s in pipeline)
+
+
+def test_segment_sampling_centres():
+    from mmaction.registry import TRANSFORMS
+    sampler = TRANSFORMS.build(
+        dict(type='SegmentSampleFrames', clip_len=5, num_clips=4,
+             test_mode=True))
+    res = sampler(dict(total_frames=44, start_index=0))
+    # 40 valid starts, 4 segments of 10: starts at 5, 15, 25, 35
+    expected = torch.arange(5).repeat(4) + torch.tensor(
+        [5, 15, 25, 35]).repeat_interleave(5)
+    assert res['frame_inds'].tolist() == expected.tolist()
+    with pytest.raises(ValueError, match='num_views'):
+        TRANSFORMS.build(
+            dict(type='SegmentSampleFrames', clip_len=5, num_views=0))

@@ -1,0 +1,181 @@
+"""HourglassConv against a direct evaluation of the H²CN equation."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from h2cn_mmaction.models import HourglassConv
+
+
+def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
+    """Evaluate ``sum_i alpha_i * f_|i|(X[t+i])`` frame by frame, channel by
+    channel, with the window of ``f_d`` built from the definition.
+
+    ``f_d`` for 'conv' is a depthwise 3x3 kernel dilated to a (p*d+1) window;
+    for 'avgpool' a zero-padded (p*d+1)^2 mean; the identity when p*d = 0.
+    """
+    n_t, c, h, w = x.shape
+    t_len = op.num_segments
+    n = n_t // t_len
+    k_len = op.kernel_size
+    r = k_len // 2
+    m = op.channel_multiplier
+    alpha = op.temporal.weight.detach().view(c, m, k_len)
+    frames = x.view(n, t_len, c, h, w)
+
+    def f(d, img):  # img: (C, H, W)
+        half = op.slope * d // 2
+        if d == 0 or half == 0:
+            return img
+        padded = F.pad(img, (half, half, half, half))
+        out = torch.zeros_like(img)
+        if op.spatial_agg == 'avgpool':
+            for dy in range(-half, half + 1):
+                for dx in range(-half, half + 1):
+                    out += padded[:, half + dy:half + dy + h,
+                                  half + dx:half + dx + w]
+            return out / (2 * half + 1)**2
+        weight = op.spatial_aggs[d - 1].weight.detach()  # (C, 1, 3, 3)
+        for a, dy in enumerate((-half, 0, half)):
+            for b, dx in enumerate((-half, 0, half)):
+                out += weight[:, 0, a, b, None, None] * \
+                    padded[:, half + dy:half + dy + h, half + dx:half + dx + w]
+        return out
+
+    valid = op.temporal_padding == 'valid'
+    t_out = t_len - 2 * r if valid else t_len
+    out = torch.zeros(n, t_out, c, m, h, w)
+    for b in range(n):
+        for t in range(t_out):
+            centre = t + r if valid else t
+            for k in range(k_len):
+                i = k - r
+                src = centre + i
+                if not 0 <= src < t_len:
+                    continue  # zero padding in time
+                agg = f(abs(i), frames[b, src])
+                for j in range(m):
+                    out[b, t, :, j] += alpha[:, j, k, None, None] * agg
+    return out.view(n * t_out, c * m, h, w)
+
+
+CASES = [
+    # kernel, slope, agg, padding, multiplier
+    (3, 2, 'conv', 'same', 1),
+    (3, 4, 'conv', 'same', 1),
+    (3, 6, 'conv', 'same', 1),
+    (5, 2, 'conv', 'same', 1),
+    (5, 4, 'conv', 'same', 2),
+    (3, 2, 'avgpool', 'same', 1),
+    (3, 6, 'avgpool', 'same', 1),
+    (5, 2, 'avgpool', 'same', 1),
+    (3, 0, 'conv', 'same', 1),
+    (1, 2, 'conv', 'same', 1),
+    (3, 4, 'conv', 'valid', 1),
+    (3, 4, 'conv', 'valid', 3),
+    (5, 2, 'avgpool', 'valid', 1),
+]
+
+
+@pytest.mark.parametrize('kernel,slope,agg,padding,mult', CASES)
+def test_matches_equation(kernel, slope, agg, padding, mult):
+    torch.manual_seed(0)
+    t_len = 6
+    op = HourglassConv(
+        4,
+        num_segments=t_len,
+        kernel_size=kernel,
+        slope=slope,
+        spatial_agg=agg,
+        temporal_padding=padding,
+        channel_multiplier=mult)
+    x = torch.randn(2 * t_len, 4, 11, 13)
+    out = op(x)
+    t_out = t_len - (kernel - 1) if padding == 'valid' else t_len
+    assert out.shape == (2 * t_out, 4 * mult, 11, 13)
+    torch.testing.assert_close(
+        out, reference_hgc(op, x), rtol=1e-5, atol=1e-5)
+
+
+def test_slope_zero_is_depthwise_temporal_conv():
+    torch.manual_seed(0)
+    op = HourglassConv(5, num_segments=4, kernel_size=3, slope=0)
+    assert len(op.spatial_convs) == 0
+    x = torch.randn(8, 5, 6, 6)
+    # Conv3d over (N, C, T, H, W) with zero temporal padding.
+    x3d = x.view(2, 4, 5, 6, 6).transpose(1, 2)
+    expected = F.conv3d(
+        x3d, op.temporal.weight, padding=(1, 0, 0), groups=5)
+    expected = expected.transpose(1, 2).reshape(8, 5, 6, 6)
+    torch.testing.assert_close(op(x), expected)
+
+
+@pytest.mark.parametrize('kernel,slope', [(3, 2), (3, 4), (5, 2), (5, 4)])
+@pytest.mark.parametrize('agg', ['conv', 'avgpool'])
+def test_receptive_field_is_an_hourglass(kernel, slope, agg):
+    """The gradient of one output pixel reaches frame t+i only inside the
+    (p*|i|+1)^2 window around that pixel, and reaches its border."""
+    torch.manual_seed(0)
+    t_len, size, t0, y0, x0 = 7, 21, 3, 10, 10
+    op = HourglassConv(
+        2, num_segments=t_len, kernel_size=kernel, slope=slope,
+        spatial_agg=agg)
+    with torch.no_grad():  # no accidental zeros in the weights
+        op.temporal.weight.copy_(op.temporal.weight.abs() + 0.1)
+        for conv in op.spatial_convs:
+            conv.weight.copy_(conv.weight.abs() + 0.1)
+    x = torch.randn(t_len, 2, size, size, requires_grad=True)
+    op(x)[t0, 0, y0, x0].backward()
+    grad = x.grad.abs().sum(1)  # (T, H, W)
+    for t in range(t_len):
+        i = t - t0
+        nz = grad[t].nonzero()
+        if abs(i) > kernel // 2:
+            assert nz.numel() == 0, f'frame t{i:+d} must not be reached'
+            continue
+        half = slope * abs(i) // 2
+        assert nz.numel() > 0
+        dy, dx = (nz[:, 0] - y0).abs(), (nz[:, 1] - x0).abs()
+        assert dy.max() == half and dx.max() == half, \
+            f'frame t{i:+d}: window must be {2 * half + 1} wide'
+
+
+def test_shared_aggregation_per_distance():
+    op = HourglassConv(3, num_segments=8, kernel_size=5, slope=2)
+    # one f per distance |i| = 1, 2, windows 3 and 5 wide
+    assert [c.dilation for c in op.spatial_convs] == [(1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(kernel_size=2), 'kernel_size must be an odd integer'),
+    (dict(kernel_size=0), 'kernel_size must be an odd integer'),
+    (dict(kernel_size=3.0), 'kernel_size must be an odd integer'),
+    (dict(slope=3), 'slope must be an even integer'),
+    (dict(slope=-2), 'slope must be an even integer'),
+    (dict(spatial_agg='maxpool'), "spatial_agg must be one of"),
+    (dict(temporal_padding='causal'), 'temporal_padding must be one of'),
+    (dict(temporal_padding='valid', num_segments=2),
+     'needs num_segments >= kernel_size'),
+    (dict(channel_multiplier=0), 'channel_multiplier must be'),
+])
+def test_bad_arguments(kwargs, match):
+    args = dict(channels=4, num_segments=8)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        HourglassConv(**args)
+
+
+def test_bad_input_shape():
+    op = HourglassConv(4, num_segments=8)
+    with pytest.raises(ValueError, match=r'expects \(N \* 8, 4, H, W\)'):
+        op(torch.randn(12, 4, 5, 5))
+    with pytest.raises(ValueError, match='got \\(8, 3, 5, 5\\)'):
+        op(torch.randn(8, 3, 5, 5))
+
+
+def test_gradients_reach_all_parameters():
+    op = HourglassConv(4, num_segments=4, kernel_size=5, slope=2)
+    x = torch.randn(8, 4, 9, 9, requires_grad=True)
+    op(x).square().sum().backward()
+    for name, p in op.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert x.grad.abs().sum() > 0

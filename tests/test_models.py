@@ -1,0 +1,311 @@
+"""FMCB, CMCB, ResNetH2CN and RecognizerH2CN: shapes, gradients, inits."""
+import pytest
+import torch
+import torch.nn as nn
+from mmaction.registry import MODELS
+
+from h2cn_mmaction.models import CMCB, FMCB, CMCBWrapper, ResNetH2CN
+
+
+def build_recognizer(depth=18, segments=4, frames=5, num_classes=6,
+                     **backbone):
+    in_channels = 512 if depth in (18, 34) else 2048
+    return MODELS.build(
+        dict(
+            type='RecognizerH2CN',
+            backbone=dict(
+                type='ResNetH2CN',
+                depth=depth,
+                num_segments=segments,
+                frames_per_segment=frames,
+                **backbone),
+            cls_head=dict(
+                type='TSMHead',
+                num_classes=num_classes,
+                in_channels=in_channels,
+                num_segments=segments,
+                average_clips='prob'),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                format_shape='NCHW')))
+
+
+# ----------------------------------------------------------------- FMCB
+def test_fmcb_shapes_and_gradients():
+    fmcb = FMCB()
+    fmcb.init_weights(stem_conv=nn.Conv2d(3, 64, 7, 2, 3, bias=False))
+    x = torch.randn(2 * 3 * 5, 3, 64, 48, requires_grad=True)
+    out = fmcb(x)
+    # 2x2 pool -> 32x24, 7x7/2 -> 16x12, max-pool/2 -> 8x6
+    assert out.shape == (6, 64, 8, 6)
+    out.mean().backward()
+    for name, p in fmcb.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_fmcb_init_follows_the_authors():
+    stem = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+    fmcb = FMCB(slope=4)
+    fmcb.init_weights(stem_conv=stem)
+    alpha1 = fmcb.hgc1.temporal.weight.view(3, 3)
+    assert torch.equal(alpha1, torch.tensor([[0., 1., -1.]] * 3))
+    # layer 2: 9 output channels, output o reads input o // 3
+    assert fmcb.hgc2.temporal.weight.shape == (9, 1, 3, 1, 1)
+    assert fmcb.hgc2.temporal.groups == 3
+    # f: dilated 3x3 depthwise with a (p+1) = 5 wide window
+    assert fmcb.hgc1.spatial_aggs[0].dilation == (2, 2)
+    expected = stem.weight.mean(1, keepdim=True).expand(64, 9, 7, 7)
+    torch.testing.assert_close(fmcb.conv.conv.weight, expected)
+
+
+def test_fmcb_first_layer_starts_as_a_frame_difference():
+    """alpha = (0, 1, -1): output t is x_t - f(x_{t+1})."""
+    fmcb = FMCB(slope=0)  # f = identity: a plain difference
+    fmcb.init_weights()
+    x = torch.randn(5, 3, 8, 8)
+    out = fmcb.hgc1(x)
+    torch.testing.assert_close(out, x[1:4] - x[2:5])
+
+
+def test_fmcb_needs_five_frames():
+    with pytest.raises(ValueError, match='needs 5 consecutive frames'):
+        FMCB(frames=3)
+
+
+# ----------------------------------------------------------------- CMCB
+def test_cmcb_gates_channels():
+    cmcb = CMCB(64, num_segments=4)
+    cmcb.init_weights()
+    x = torch.randn(8, 64, 7, 7, requires_grad=True)
+    out = cmcb(x)
+    assert out.shape == x.shape
+    gate = out / x
+    # one gate per (frame, channel), in (0, 1)
+    assert torch.allclose(gate, gate[..., :1, :1].expand_as(gate), atol=1e-4)
+    assert (gate > 0).all() and (gate < 1).all()
+    out.sum().backward()
+    for name, p in cmcb.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_cmcb_structure():
+    cmcb = CMCB(256, num_segments=8, slope=4, spatial_agg='avgpool')
+    assert cmcb.conv1.out_channels == 16 and cmcb.conv2.out_channels == 256
+    assert cmcb.hgc.temporal_padding == 'same'
+    assert isinstance(cmcb.hgc.spatial_aggs[0], nn.AvgPool2d)
+    assert cmcb.hgc.spatial_aggs[0].kernel_size == 5
+    with pytest.raises(ValueError, match='channels // reduction'):
+        CMCB(8, num_segments=8)
+
+
+def test_cmcb_mixes_keyframes():
+    """A change in keyframe t moves the gate of t-1, t, t+1 only."""
+    torch.manual_seed(0)
+    cmcb = CMCB(32, num_segments=6).eval()
+    x = torch.randn(6, 32, 5, 5)
+    y = x.clone()
+    y[2] += 1
+    diff = (cmcb(x) - cmcb(y)).abs().flatten(1).sum(1)
+    assert (diff[[1, 3]] > 0).all()
+    assert (diff[[0, 4, 5]] == 0).all()
+
+
+# ----------------------------------------------------------- backbone
+@pytest.mark.parametrize('depth,blocks', [(18, 8), (34, 16), (50, 16),
+                                          (101, 33)])
+def test_backbone_depths(depth, blocks):
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(depth, num_segments=2)
+    backbone.init_weights()
+    wrappers = [m for m in backbone.modules() if isinstance(m, CMCBWrapper)]
+    assert len(wrappers) == blocks
+    x = torch.randn(2 * 2, 15, 64, 64)
+    out = backbone(x)
+    assert out.shape == (4, backbone.feat_dim, 2, 2)
+
+
+def test_basic_block_gets_cmcb_after_conv1():
+    backbone = ResNetH2CN(18, num_segments=2)
+    block = backbone.layer2[0]
+    assert isinstance(block.conv1, CMCBWrapper)
+    assert block.conv1.cmcb.channels == 128
+    # the temporal shift still sits in front of conv1
+    assert type(block.conv1.net.conv).__name__ == 'TemporalShift'
+
+
+def test_switches():
+    plain = ResNetH2CN(18, num_segments=2, frames_per_segment=1,
+                       use_fmcb=False, use_cmcb=False, is_shift=False)
+    assert not hasattr(plain, 'fmcb')
+    assert not any(isinstance(m, (CMCB, FMCB)) for m in plain.modules())
+    out = plain(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4, 512, 1, 1)
+    cfg = ResNetH2CN(18, num_segments=2, fmcb_cfg=dict(slope=6),
+                     cmcb_cfg=dict(slope=4, spatial_agg='avgpool'))
+    assert cfg.fmcb.hgc1.slope == 6 and cfg.fmcb.hgc2.slope == 6
+    cmcbs = [m for m in cfg.modules() if isinstance(m, CMCB)]
+    assert all(c.hgc.slope == 4 and c.hgc.spatial_agg == 'avgpool'
+               for c in cmcbs)
+
+
+def test_keyframe_feeds_the_stem():
+    """Without FMCB only the keyframe (3rd of 5) reaches the network."""
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(18, num_segments=2, use_fmcb=False).eval()
+    x = torch.randn(4, 15, 32, 32)
+    y = x.clone()
+    y[:, [0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14]] = 0  # all but frame 2
+    torch.testing.assert_close(backbone(x), backbone(y))
+
+
+def test_fmcb_fusion_matches_manual():
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(18, num_segments=2, use_cmcb=False,
+                          fusion_weights=(0.3, 0.7)).eval()
+    backbone.out_indices = (0, )
+    x = torch.randn(4, 15, 64, 64)
+    stem = backbone.maxpool(backbone.conv1(x.view(4, 5, 3, 64, 64)[:, 2]))
+    motion = backbone.fmcb(x.view(20, 3, 64, 64))
+    assert motion.shape[-2:] == (8, 8) and stem.shape[-2:] == (16, 16)
+    # nearest 2x upsampling of the motion map to the stem's size
+    motion = motion.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    expected = backbone.layer1(0.3 * stem + 0.7 * motion)
+    torch.testing.assert_close(backbone(x), expected)
+
+
+def test_imagenet_init_from_local_torchvision_checkpoint(tmp_path):
+    """torchvision-layout weights load through ResNetTSM's mapping, and the
+    FMCB 7x7 conv starts as the stem averaged over RGB."""
+    from mmaction.models.backbones import ResNet
+    torch.manual_seed(0)
+    ref = ResNet(18)
+    tv = {}
+    for key, value in ref.state_dict().items():
+        key = key.replace('downsample.conv', 'downsample.0').replace(
+            'downsample.bn', 'downsample.1')
+        if key.startswith('conv1.bn'):
+            key = key.replace('conv1.bn', 'bn1')
+        key = key.replace('.conv.', '.')
+        for i in (1, 2, 3):
+            key = key.replace(f'conv{i}.bn.', f'bn{i}.')
+        tv[key] = value
+    tv['fc.weight'] = torch.zeros(1000, 512)
+    tv['fc.bias'] = torch.zeros(1000)
+    path = tmp_path / 'resnet18_tv.pth'
+    torch.save(tv, path)
+    backbone = ResNetH2CN(18, num_segments=2, pretrained=str(path))
+    backbone.init_weights()
+    torch.testing.assert_close(backbone.conv1.conv.weight, tv['conv1.weight'])
+    torch.testing.assert_close(backbone.layer1[0].conv1.net.conv.net.weight,
+                               tv['layer1.0.conv1.weight'])
+    torch.testing.assert_close(backbone.layer2[0].downsample.bn.running_var,
+                               tv['layer2.0.downsample.1.running_var'])
+    torch.testing.assert_close(
+        backbone.fmcb.conv.conv.weight,
+        tv['conv1.weight'].mean(1, keepdim=True).expand(64, 9, 7, 7))
+    alpha1 = backbone.fmcb.hgc1.temporal.weight.view(3, 3)
+    assert torch.equal(alpha1, torch.tensor([[0., 1., -1.]] * 3))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(frames_per_segment=0), 'frames_per_segment must be >= 1'),
+    (dict(keyframe_index=5), r'keyframe_index must be in \[0, 5\)'),
+    (dict(temporal_pool=True), 'temporal_pool=True'),
+    (dict(fusion_weights=(1., )), 'fusion_weights must hold 2'),
+    (dict(frames_per_segment=3), 'needs 5 consecutive frames'),
+    (dict(cmcb_cfg=dict(slope=3)), 'slope must be an even integer'),
+    (dict(cmcb_cfg=dict(kernel_size=4)), 'kernel_size must be an odd'),
+    (dict(fmcb_cfg=dict(slope=5)), 'slope must be an even integer'),
+])
+def test_backbone_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ResNetH2CN(18, num_segments=4, **kwargs)
+
+
+def test_backbone_bad_input():
+    backbone = ResNetH2CN(18, num_segments=4)
+    with pytest.raises(ValueError, match=r'5 frames \* 3 channels'):
+        backbone(torch.randn(8, 3, 32, 32))
+
+
+# --------------------------------------------------------- recognizer
+def test_recognizer_train_and_predict():
+    from mmaction.structures import ActionDataSample
+    torch.manual_seed(0)
+    model = build_recognizer(segments=4)
+    model.init_weights()
+    samples = [ActionDataSample().set_gt_labels(i) for i in (1, 4)]
+    data = dict(
+        inputs=[torch.randint(0, 255, (20, 3, 32, 32)).float()
+                for _ in range(2)],
+        data_samples=samples)
+    data = model.data_preprocessor(data, training=True)
+    losses = model(**data, mode='loss')
+    losses['loss_cls'].backward()
+    grads = [p.grad for p in model.backbone.fmcb.parameters()]
+    assert all(g is not None for g in grads)
+    model.eval()
+    with torch.no_grad():
+        preds = model(data['inputs'], samples, mode='predict')
+    assert preds[0].pred_scores.item.shape == (6, )
+
+
+def test_recognizer_multi_view_average():
+    """V views in one sample == the average of the views' probabilities."""
+    torch.manual_seed(0)
+    model = build_recognizer(segments=2).eval()
+    views = torch.randn(1, 3 * 10, 3, 32, 32)
+    with torch.no_grad():
+        scores, _ = model.extract_feat(views, stage='head', test_mode=True)
+        assert scores.shape == (3, 6)  # one row per view
+        per_view = [
+            model.extract_feat(
+                views[:, v * 10:(v + 1) * 10], stage='head',
+                test_mode=True)[0] for v in range(3)
+        ]
+    torch.testing.assert_close(scores, torch.cat(per_view))
+    from mmaction.structures import ActionDataSample
+    with torch.no_grad():
+        pred = model(views, [ActionDataSample()], mode='predict')[0]
+    torch.testing.assert_close(
+        pred.pred_scores.item,
+        torch.cat(per_view).softmax(-1).mean(0))
+
+
+def test_recognizer_wrong_frame_count():
+    model = build_recognizer(segments=4)
+    with pytest.raises(ValueError) as err:
+        model.extract_feat(torch.randn(1, 16, 3, 32, 32))
+    msg = str(err.value)
+    assert 'T=4 keyframes' in msg and 'F=5 frames' in msg
+    assert '16 arrived' in msg and 'SampleFrames(clip_len=5, num_clips=4)' \
+        in msg
+    with pytest.raises(ValueError, match='a multiple of T\\*F = 4\\*5 = 20'):
+        model.extract_feat(torch.randn(1, 30, 3, 32, 32), test_mode=True)
+    with pytest.raises(ValueError, match='expects \\(N, T\\*F, C, H, W\\)'):
+        model.extract_feat(torch.randn(20, 3, 32, 32))
+
+
+def test_recognizer_segments_mismatch():
+    with pytest.raises(ValueError, match='cls_head.num_segments=8 disagrees'):
+        MODELS.build(
+            dict(
+                type='RecognizerH2CN',
+                backbone=dict(type='ResNetH2CN', depth=18, num_segments=4),
+                cls_head=dict(
+                    type='TSMHead', num_classes=3, in_channels=512,
+                    num_segments=8)))
+
+
+def test_recognizer_needs_frames_per_segment():
+    with pytest.raises(TypeError, match='backbone with `frames_per_segment`'):
+        MODELS.build(
+            dict(
+                type='RecognizerH2CN',
+                backbone=dict(type='ResNetTSM', depth=18, num_segments=4,
+                              pretrained2d=False),
+                cls_head=dict(
+                    type='TSMHead', num_classes=3, in_channels=512,
+                    num_segments=4)))

@@ -1,0 +1,420 @@
+"""The command line tools, run as a user would (subprocesses, real videos).
+
+CI-sized: one tiny generated dataset (6 classes, 12/6/6 videos of 24 frames,
+64 px) and the demo configs shrunk with ``--cfg-options``. One H²CN-R18 is
+trained for 2 epochs by ``tools/train.py`` (module fixture) and reused by the
+test, mim, fusion and demo tests.
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+import socket
+import subprocess
+import sys
+
+import mmengine
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from h2cn_mmaction.datasets import generate_dataset
+
+CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
+NUM_PAIRS = 3
+NUM_CLASSES = 2 * NUM_PAIRS
+NUM_TRAIN, NUM_TEST = 2 * NUM_CLASSES, NUM_CLASSES
+TIMEOUT = 300
+
+
+def run(args, timeout=TIMEOUT, **env):
+    """Run a command in ROOT with one thread per process; return its output.
+
+    Args:
+        args (list[str]): The command.
+        timeout (int): Seconds before it is killed.
+        **env: Extra environment variables.
+
+    Returns:
+        subprocess.CompletedProcess: With stdout and stderr merged in
+        ``stdout``.
+    """
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+                    PYTHONUNBUFFERED='1', **env)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
+
+
+def check(proc, returncode=0):
+    """Assert the return code, showing the end of the output otherwise."""
+    assert proc.returncode == returncode, (
+        f'exit code {proc.returncode} != {returncode} for '
+        f'{" ".join(proc.args)}\n...{proc.stdout[-6000:]}')
+    return proc.stdout
+
+
+def remove_empty_dist_test_dir():
+    """MMEngine's ``collect_results_cpu`` leaves an empty ``.dist_test/`` in
+    the working directory of a distributed evaluation."""
+    try:
+        os.rmdir(osp.join(ROOT, '.dist_test'))
+    except OSError:  # absent, or in use by another run
+        pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp('data') / 'synthetic'
+    generate_dataset(out, size=64, frames=24, train_per_class=2,
+                     val_per_class=1, test_per_class=1, num_pairs=NUM_PAIRS,
+                     progress=False)
+    return out
+
+
+def tiny_options(dataset, max_epochs=1):
+    """``--cfg-options`` shrinking a demo config to the tiny dataset."""
+    opts = [
+        f'model.cls_head.num_classes={NUM_CLASSES}',
+        f'train_cfg.max_epochs={max_epochs}',
+        'train_dataloader.batch_size=2',
+        # the demo lr (0.02) diverges with batches of 2: probabilities
+        # underflow to tied zeros, which would make top-k ambiguous
+        'optim_wrapper.optimizer.lr=0.001',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=2',
+    ]
+    for split in ('train', 'val', 'test'):
+        opts += [
+            f'{split}_dataloader.dataset.ann_file={dataset}/{split}_list.txt',
+            f'{split}_dataloader.dataset.data_prefix.video={dataset}/videos',
+            f'{split}_dataloader.num_workers=0',
+            f'{split}_dataloader.persistent_workers=False',
+        ]
+    return ['--cfg-options'] + opts
+
+
+def printed_metrics(output):
+    """The dict of the ``Test metrics: {...}`` line of tools/test.py."""
+    lines = [x for x in output.splitlines() if x.startswith('Test metrics: ')]
+    assert len(lines) == 1, output[-3000:]
+    return json.loads(lines[0][len('Test metrics: '):])
+
+
+def accuracy(scores, labels, k):
+    """Top-k accuracy, independently of MMAction2 (same order of ties)."""
+    topk = np.argsort(scores, axis=1)[:, -k:]
+    return float(np.mean([label in row for row, label in zip(topk, labels)]))
+
+
+def dump_arrays(path):
+    """Scores and labels of a --dump file (MMAction2 1.1 or 1.2 format)."""
+    samples = mmengine.load(str(path))
+    scores = np.stack([
+        np.asarray((s['pred_scores']['item'] if 'pred_scores' in s else
+                    s['pred_score']).numpy(), dtype=np.float64)
+        for s in samples
+    ])
+    labels = np.array([
+        int((s['gt_labels']['item'] if 'gt_labels' in s else
+             s['gt_label']).reshape(-1)[0]) for s in samples
+    ])
+    return scores, labels
+
+
+@pytest.fixture(scope='module')
+def trained(dataset, tmp_path_factory):
+    """``tools/train.py`` for 2 epochs: (work_dir, output)."""
+    work = tmp_path_factory.mktemp('train')
+    out = check(
+        run([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work,
+             '--seed', '0'] + tiny_options(dataset, max_epochs=2)))
+    return work, out
+
+
+@pytest.fixture(scope='module')
+def tested(dataset, trained, tmp_path_factory):
+    """``tools/test.py --dump`` of epoch 1 and 2: {epoch: (dump, output)}."""
+    work, _ = trained
+    tmp = tmp_path_factory.mktemp('test')
+    results = {}
+    for epoch in (1, 2):
+        dump = tmp / f'epoch_{epoch}.pkl'
+        # epoch 1 also draws every 4th test sample (ids 0 and 4)
+        show = ['--show-dir', tmp / 'vis', '--interval', 4] \
+            if epoch == 1 else []
+        out = check(
+            run([sys.executable, 'tools/test.py', CONFIG,
+                 work / f'epoch_{epoch}.pth', '--work-dir', tmp / 'work',
+                 '--dump', dump] + show + tiny_options(dataset)))
+        results[epoch] = (dump, out)
+    results['vis'] = tmp / 'vis'
+    return results
+
+
+# a. train -> checkpoints -> test --dump
+
+
+def test_train_saves_checkpoints_and_best(trained):
+    work, out = trained
+    assert '[rank 0/1] training finished: epoch 2, iter 12' in out, out[-3000:]
+    assert re.search(r'Epoch\(train\)\s+\[2\]\[6/6\]', out), out[-3000:]
+    for name in ('epoch_1.pth', 'epoch_2.pth', 'last_checkpoint'):
+        assert (work / name).is_file(), sorted(os.listdir(work))
+    best = [f for f in os.listdir(work)
+            if re.fullmatch(r'best_acc_top1_epoch_\d+\.pth', f)]
+    assert len(best) == 1, sorted(os.listdir(work))
+    assert 'The best checkpoint with' in out and best[0] in out
+
+
+def test_test_prints_metrics_and_dumps(tested):
+    dump, out = tested[2]
+    metrics = printed_metrics(out)
+    assert set(metrics) == {'acc/top1', 'acc/top5', 'acc/mean1'}, metrics
+    assert all(0.0 <= v <= 1.0 for v in metrics.values()), metrics
+    assert re.search(r'Epoch\(test\).*acc/top1: ', out)  # the Runner's log
+    assert f'Predictions dumped to {dump}' in out
+    # the dump: one prediction per test video, consistent with the metrics
+    scores, labels = dump_arrays(dump)
+    assert scores.shape == (NUM_TEST, NUM_CLASSES)
+    assert sorted(labels) == list(range(NUM_CLASSES))
+    assert accuracy(scores, labels, 1) == pytest.approx(metrics['acc/top1'])
+    assert accuracy(scores, labels, 5) == pytest.approx(metrics['acc/top5'])
+
+
+def test_test_show_dir_draws_frames(tested):
+    import cv2
+    vis = tested['vis']
+    assert sorted(os.listdir(vis)) == ['0_0', '4_0']
+    # the 4 keyframes x 5 frames of the H2CN input, 64 x 64 px
+    frames = sorted((vis / '0_0' / 'frames_0').glob('*.png'))
+    assert len(frames) == 20
+    image = cv2.imread(str(frames[0]))
+    assert image.shape == (64, 64, 3) and image.std() > 0
+
+
+def test_test_missing_checkpoint_is_a_clear_error(tmp_path):
+    out = check(
+        run([sys.executable, 'tools/test.py', CONFIG, tmp_path / 'no.pth']),
+        returncode=1)
+    assert f'checkpoint file not found: {tmp_path / "no.pth"}' in out
+    assert 'Traceback' not in out
+
+
+# b. mim (openmim runs MMAction2's own tools/train.py and tools/test.py)
+
+needs_mim = pytest.mark.skipif(
+    importlib.util.find_spec('mim') is None,
+    reason='openmim is not installed (pip install openmim==0.3.9; it is in '
+    'requirements/ci.txt)')
+
+
+@needs_mim
+def test_mim_test(dataset, trained, tested, tmp_path):
+    work, _ = trained
+    dump = tmp_path / 'mim.pkl'
+    out = check(
+        run([sys.executable, '-m', 'mim', 'test', 'mmaction', CONFIG,
+             '--checkpoint', work / 'epoch_2.pth', '--work-dir',
+             tmp_path / 'work', '--dump', dump] + tiny_options(dataset)))
+    assert 'Testing finished successfully' in out, out[-3000:]
+    assert re.search(r'Epoch\(test\).*acc/top1: ', out), out[-3000:]
+    # MMAction2's test.py loads the same weights as ours
+    ours, labels = dump_arrays(tested[2][0])
+    theirs, their_labels = dump_arrays(dump)
+    np.testing.assert_array_equal(labels, their_labels)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6)
+
+
+@needs_mim
+def test_mim_train(dataset, tmp_path):
+    out = check(
+        run([sys.executable, '-m', 'mim', 'train', 'mmaction', CONFIG,
+             '--work-dir', tmp_path] + tiny_options(dataset)))
+    assert 'Training finished successfully' in out, out[-3000:]
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+# c. two CPU processes over gloo
+
+
+def test_dist_train_two_cpu_processes(dataset, tmp_path):
+    proc = run(['bash', 'tools/dist_train.sh', CONFIG, 2, '--work-dir',
+                tmp_path] + tiny_options(dataset),
+               PYTHON=sys.executable, PORT=str(free_port()))
+    remove_empty_dist_test_dir()
+    out = check(proc)
+    assert "replaced by 'gloo'" in out
+    # each rank trained on half of the 12 videos: 3 iterations of 2
+    for rank in (0, 1):
+        assert f'[rank {rank}/2] training finished: epoch 1, iter 3' in out, \
+            out[-4000:]
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert 'rank 0 of world_size 2' in log
+    assert "dist_cfg: {'backend': 'gloo'}" in log
+
+
+def test_dist_test_two_cpu_processes(dataset, trained, tested, tmp_path):
+    work, _ = trained
+    dump = tmp_path / 'dist.pkl'
+    proc = run(['bash', 'tools/dist_test.sh', CONFIG, work / 'epoch_2.pth',
+                2, '--work-dir', tmp_path / 'work', '--dump', dump] +
+               tiny_options(dataset),
+               PYTHON=sys.executable, PORT=str(free_port()))
+    remove_empty_dist_test_dir()
+    out = check(proc)
+    assert 'CPU-only distributed testing' in out
+    # rank 0 gathers both halves, in dataset order: same as one process
+    assert printed_metrics(out) == pytest.approx(
+        printed_metrics(tested[2][1]))
+    scores, labels = dump_arrays(dump)
+    ref_scores, ref_labels = dump_arrays(tested[2][0])
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+
+
+# d. score fusion
+
+
+def test_fuse_scores(tested, tmp_path):
+    from h2cn_mmaction.apis import fuse_dumps
+    dumps = [tested[1][0], tested[2][0]]
+    (s1, labels), (s2, labels2) = dump_arrays(dumps[0]), dump_arrays(dumps[1])
+    np.testing.assert_array_equal(labels, labels2)
+    assert not np.allclose(s1, s2)  # two different models
+
+    for weights, softmax in (([1.0, 1.0], False), ([0.3, 2.0], True)):
+        if softmax:
+            e1, e2 = (np.exp(s - s.max(1, keepdims=True)) for s in (s1, s2))
+            p1, p2 = e1 / e1.sum(1, keepdims=True), e2 / e2.sum(1,
+                                                               keepdims=True)
+        else:
+            p1, p2 = s1, s2
+        fused = weights[0] * p1 + weights[1] * p2
+        expected = {k: accuracy(fused, labels, k) for k in (1, 5)}
+        classes = np.unique(labels)
+        mean_class = np.mean([
+            np.mean(fused[labels == c].argmax(1) == c) for c in classes
+        ])
+
+        result = fuse_dumps(dumps, weights, softmax)
+        np.testing.assert_allclose(result['scores'], fused, rtol=1e-12)
+        assert result['metrics']['top1'] == pytest.approx(expected[1])
+        assert result['metrics']['top5'] == pytest.approx(expected[5])
+        assert result['metrics']['mean_class_accuracy'] == pytest.approx(
+            mean_class)
+
+        out_pkl = tmp_path / 'fused.pkl'
+        args = [sys.executable, 'tools/fuse_scores.py', *dumps, '--weights',
+                *weights, '--out', out_pkl]
+        out = check(run(args + (['--apply-softmax'] if softmax else [])))
+        assert f'Top 1 Accuracy: {expected[1]:.4f}' in out, out
+        assert f'Top 5 Accuracy: {expected[5]:.4f}' in out, out
+        assert f'Mean Class Accuracy: {mean_class:.4f}' in out, out
+        # the fused dump has the dump format: it evaluates the same
+        fused_again, fused_labels = dump_arrays(out_pkl)
+        np.testing.assert_array_equal(fused_labels, labels)
+        np.testing.assert_allclose(fused_again, fused, rtol=1e-6)
+
+
+def test_fuse_scores_refuses_mismatched_dumps(tested, tmp_path):
+    from h2cn_mmaction.apis import FusionError, fuse_dumps
+    good = str(tested[1][0])
+    samples = mmengine.load(good)
+    shorter = str(tmp_path / 'shorter.pkl')
+    mmengine.dump(samples[:-1], shorter)
+    shuffled = str(tmp_path / 'shuffled.pkl')
+    mmengine.dump(samples[1:] + samples[:1], shuffled)
+
+    with pytest.raises(FusionError, match='different ground truth labels'):
+        fuse_dumps([good, shuffled])
+    with pytest.raises(FusionError, match='weights'):
+        fuse_dumps([good, good], weights=[1.0])
+    out = check(
+        run([sys.executable, 'tools/fuse_scores.py', good, shorter]),
+        returncode=1)
+    assert (f'{shorter} has {NUM_TEST - 1} samples but {good} has '
+            f'{NUM_TEST}') in out, out
+    assert 'Traceback' not in out
+
+
+# e. demo
+
+
+def test_demo_prints_top5(dataset, trained):
+    work, _ = trained
+    video = dataset / 'videos' / 'test' / '00000.mp4'
+    names = (dataset / 'classes.txt').read_text().splitlines()
+    out = check(
+        run([sys.executable, 'tools/demo.py', video, CONFIG,
+             work / 'epoch_2.pth', '--label-map', dataset / 'classes.txt',
+             '--cfg-options', f'model.cls_head.num_classes={NUM_CLASSES}']))
+    lines = out.splitlines()
+    start = lines.index('The top-5 labels with corresponding scores are:')
+    rows = [x.rsplit(': ', 1) for x in lines[start + 1:start + 6]]
+    assert len(rows) == 5 and all(len(r) == 2 for r in rows), out[-2000:]
+    assert len({name for name, _ in rows}) == 5
+    assert all(name in names for name, _ in rows), rows
+    scores = [float(s) for _, s in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+@pytest.mark.parametrize('kind', ['missing', 'empty', 'undecodable'])
+def test_demo_bad_video_is_a_clear_error(trained, tmp_path, kind):
+    work, _ = trained
+    video = tmp_path / f'{kind}.mp4'
+    if kind == 'empty':
+        video.write_bytes(b'')
+    elif kind == 'undecodable':
+        video.write_bytes(np.random.default_rng(0).bytes(4096))
+    out = check(
+        run([sys.executable, 'tools/demo.py', video, CONFIG,
+             work / 'epoch_2.pth']),
+        returncode=1)
+    assert 'tools/demo.py: error:' in out and str(video) in out, out
+    assert 'Traceback' not in out, out
+
+
+# library helpers behind the tools (in-process)
+
+
+def test_video_test_pipeline_reads_videos_for_rawframe_configs():
+    from mmengine.config import Config
+
+    from h2cn_mmaction.apis import video_test_pipeline
+
+    def steps(config):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+        return [step['type'] for step in video_test_pipeline(cfg)]
+
+    sthv1 = steps('h2cn_r50_8x1_sthv1.py')  # RawframeDataset config
+    assert sthv1[:3] == ['DecordInit', 'SegmentSampleFrames', 'DecordDecode']
+    assert 'RawFrameDecode' not in sthv1
+    demo = steps(osp.join('demo', 'h2cn_r18_synthetic.py'))
+    assert demo.count('DecordInit') == 1
+
+
+def test_input_to_frames_layouts():
+    import torch
+
+    from h2cn_mmaction.apis import input_to_frames
+    nchw = torch.zeros(20, 3, 8, 9)  # (T, C, H, W): TSN, TSM, H2CN
+    ncthw = torch.zeros(2, 3, 16, 8, 9)  # (clips, C, T, H, W): 3D models
+    assert input_to_frames(nchw).shape == (20, 8, 9, 3)
+    assert input_to_frames(ncthw).shape == (16, 8, 9, 3)
+    with pytest.raises(ValueError, match='shape'):
+        input_to_frames(torch.zeros(5, 5, 5, 5))
