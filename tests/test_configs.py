@@ -27,13 +27,16 @@ def test_config_builds(path):
     from mmaction.registry import MODELS
     cfg = Config.fromfile(osp.join(ROOT, path))
     assert cfg.custom_imports['imports'] == ['h2cn_mmaction']
+    if osp.basename(path).startswith('_base_'):
+        return  # shared data/schedule, no model of its own
     cfg.model.backbone.pretrained = None  # no download in tests
     model = MODELS.build(cfg.model)
     model.init_weights()
     backbone = model.backbone
-    segments = backbone.num_segments
+    # TSN's plain ResNet has no num_segments: the config's variable says it
+    segments = getattr(backbone, 'num_segments', cfg.get('num_segments'))
     frames = getattr(backbone, 'frames_per_segment', 1)
-    assert model.cls_head.num_segments == segments
+    assert getattr(model.cls_head, 'num_segments', segments) == segments
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         pipeline = cfg[loader].dataset.pipeline
         Compose(pipeline)  # every transform is registered and builds
