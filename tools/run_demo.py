@@ -24,6 +24,9 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ('h2cn', 'tsm', 'tsn')
 TITLES = dict(h2cn='H2CN-R18', tsm='TSM-R18', tsn='TSN-R18')
+# The benchmark the demo configs are tuned for (see configs/demo/).
+DEMO_DATA = dict(size=64, frames=40, train_per_class=100, val_per_class=10,
+                 test_per_class=10, max_distractors=0, progress=True)
 
 
 def parse_args(argv=None):
@@ -107,14 +110,10 @@ def train_and_test(name, args):
 
 def evaluate_dump(dump):
     """top-1 / top-5 and the (gt, pred) pairs of a ``--dump`` file."""
-    import numpy as np
     from mmaction.evaluation.functional import top_k_accuracy
-    from mmengine.fileio import load
-    results = load(dump)
-    scores = np.stack(
-        [np.asarray(r['pred_score'].cpu() if hasattr(r['pred_score'], 'cpu')
-                    else r['pred_score']) for r in results])
-    labels = np.array([int(r['gt_label']) for r in results])
+
+    from h2cn_mmaction.apis.fusion import load_predictions
+    scores, labels, _ = load_predictions(dump)
     top1, top5 = top_k_accuracy(scores, labels, (1, 5))
     return dict(top1=top1, top5=top5, labels=labels,
                 preds=scores.argmax(1))
@@ -200,9 +199,10 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     from h2cn_mmaction.datasets import generate_dataset
     log(f'benchmark: {args.data}')
-    meta = generate_dataset(args.data, seed=args.seed, progress=True)
+    meta = generate_dataset(args.data, seed=args.seed, **DEMO_DATA)
     classes = meta['classes']
-    log(f'{len(classes)} classes, {meta["counts"] if "counts" in meta else ""}')
+    log(f'{len(classes)} classes; videos per split: ' + ', '.join(
+        f'{k} {v["num_videos"]}' for k, v in meta['splits'].items()))
 
     import h2cn_mmaction  # noqa: F401
     from h2cn_mmaction.utils import model_complexity

@@ -1,6 +1,7 @@
 # Shared data and schedule of the demo configs: the built-in synthetic
-# temporal benchmark (tools/data/generate_synthetic.py), small enough to train
-# on a 2-core CPU in minutes. Inherits MMAction2's TSM recipe (optimizer
+# temporal benchmark as `make demo` generates it (tools/run_demo.py: 64 px,
+# 40 frames, 100/10/10 videos per class, no distractors), at 32 px so that
+# three R18 models train from scratch on a 2-core CPU in minutes. Inherits MMAction2's TSM recipe (optimizer
 # constructor, grad clipping, hooks, runtime, AccMetric).
 _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
     .mmaction_config('recognition/tsm/'
@@ -21,14 +22,7 @@ train_pipeline = [
     dict(type='DecordInit'),
     dict(type='SegmentSampleFrames', clip_len=1, num_clips=num_segments),
     dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 72)),
-    dict(
-        type='MultiScaleCrop',
-        input_size=64,
-        scales=(1, 0.875, 0.75),
-        random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='Resize', scale=(32, 32), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5, flip_label_map=synthetic_flip_label_map),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
@@ -41,8 +35,7 @@ val_pipeline = [
         num_clips=num_segments,
         test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 72)),
-    dict(type='CenterCrop', crop_size=64),
+    dict(type='Resize', scale=(32, 32), keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
@@ -74,7 +67,7 @@ test_dataloader = dict(
     persistent_workers=True,
     dataset=_dataset('test', test_pipeline, True))
 
-max_epochs = 6
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 # one epoch of linear warm-up, then cosine decay, both per iteration
 param_scheduler = [
@@ -93,7 +86,11 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True)
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.02, weight_decay=5e-4))
+# From scratch on a small dataset AdamW converges where the ImageNet-tuned
+# SGD recipe does not within minutes; grad clipping stays from the recipe.
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
+    paramwise_cfg=dict(fc_lr5=False))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
     logger=dict(interval=10),

@@ -1,5 +1,10 @@
 # H²CN ResNet-18 on the built-in synthetic benchmark: 4 keyframes x 5 frames,
-# 64 px, trained from scratch (no download).
+# 32 px, trained from scratch (no download).
+# The FMCB aggregates with average pooling here: from scratch, the paper's
+# Xavier-random depthwise f turns the FMCB's x_t - f(x_{t+1}) initialisation
+# into noise and H2CN-R18 did not learn within the demo's 8 epochs (val top-1
+# stayed at chance), while with f = AvgPool2D it starts as a real frame
+# difference. With ImageNet weights the paper configs keep f = Conv2D.
 _base_ = ['./_base_synthetic.py']
 
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
@@ -11,7 +16,8 @@ model = dict(
         depth=18,
         pretrained=None,
         num_segments=_base_.num_segments,
-        frames_per_segment=5),
+        frames_per_segment=5,
+        fmcb_cfg=dict(slope=4, spatial_agg='avgpool')),
     cls_head=dict(
         num_classes=_base_.num_classes,
         in_channels=512,
