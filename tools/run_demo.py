@@ -110,12 +110,10 @@ def train_and_test(name, args):
 
 def evaluate_dump(dump):
     """top-1 / top-5 and the (gt, pred) pairs of a ``--dump`` file."""
-    from mmaction.evaluation.functional import top_k_accuracy
-
-    from h2cn_mmaction.apis.fusion import load_predictions
+    from h2cn_mmaction.apis.fusion import evaluate_scores, load_predictions
     scores, labels, _ = load_predictions(dump)
-    top1, top5 = top_k_accuracy(scores, labels, (1, 5))
-    return dict(top1=top1, top5=top5, labels=labels,
+    acc = evaluate_scores(scores, labels, (1, 5))
+    return dict(top1=acc['top1'], top5=acc['top5'], labels=labels,
                 preds=scores.argmax(1))
 
 

@@ -1,8 +1,9 @@
 # Shared data and schedule of the demo configs: the built-in synthetic
 # temporal benchmark as `make demo` generates it (tools/run_demo.py: 64 px,
 # 40 frames, 100/10/10 videos per class, no distractors), at 32 px so that
-# three R18 models train from scratch on a 2-core CPU in minutes. Inherits MMAction2's TSM recipe (optimizer
-# constructor, grad clipping, hooks, runtime, AccMetric).
+# three R18 models train from scratch on a 2-core CPU in minutes. Inherits
+# MMAction2's TSM recipe (optimizer constructor, grad clipping, hooks,
+# runtime, AccMetric).
 _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
     .mmaction_config('recognition/tsm/'
                      'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
