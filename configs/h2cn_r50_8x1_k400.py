@@ -8,6 +8,9 @@ _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
 
 custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
+# Checks data, labels and checkpoints against the model before the first step
+# (h2cn_mmaction.engine.InputCheckHook, docs/reliability.md).
+custom_hooks = [dict(type='InputCheckHook')]
 
 num_segments = 8
 frames_per_segment = 5
@@ -31,10 +34,19 @@ test_pipeline = [
         _base_.test_pipeline, frames_per_segment, num_views=10)
 ]
 
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# VideoDataset naming (or skipping, on_bad_video='skip') bad videos
+dataset_type = 'CheckedVideoDataset'
+train_dataloader = dict(
+    batch_size=8, dataset=dict(type=dataset_type, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8, dataset=dict(type=dataset_type, pipeline=val_pipeline))
+test_dataloader = dict(
+    dataset=dict(type=dataset_type, pipeline=test_pipeline))
 
 # The TSM recipe's lr 0.02 is for 8 GPUs x 16 clips; 8 GPUs x 8 clips here.
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 auto_scale_lr = dict(enable=False, base_batch_size=64)
+# Checkpoints and the last_checkpoint pointer survive a killed run: written
+# to a temporary file and renamed (CrashSafeCheckpointHook in
+# h2cn_mmaction.engine, docs/reliability.md).
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook'))

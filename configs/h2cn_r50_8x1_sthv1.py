@@ -8,6 +8,9 @@ _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
                      'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
 
 custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
+# Checks data, labels and checkpoints against the model before the first step
+# (h2cn_mmaction.engine.InputCheckHook, docs/reliability.md).
+custom_hooks = [dict(type='InputCheckHook')]
 
 num_segments = 8
 frames_per_segment = 5
@@ -114,3 +117,7 @@ optim_wrapper = dict(optimizer=dict(lr=0.01, weight_decay=5e-4))
 # lr 0.01 was used with a total batch of 8; pass --auto-scale-lr to scale it
 # linearly to your total batch (e.g. 8 GPUs x 8 -> 0.08).
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# Checkpoints and the last_checkpoint pointer survive a killed run: written
+# to a temporary file and renamed (CrashSafeCheckpointHook in
+# h2cn_mmaction.engine, docs/reliability.md).
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook'))

@@ -4,7 +4,8 @@ _base_ = ['./h2cn_r50_8x1_sthv1.py']
 
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
 
-dataset_type = 'VideoDataset'
+# VideoDataset naming (or skipping, on_bad_video='skip') bad videos
+dataset_type = 'CheckedVideoDataset'
 data_root = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'

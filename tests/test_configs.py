@@ -98,3 +98,35 @@ def test_segment_sampling_centres():
     with pytest.raises(ValueError, match='num_views'):
         TRANSFORMS.build(
             dict(type='SegmentSampleFrames', clip_len=5, num_views=0))
+
+
+def test_fused_resize_pipeline_matches_step_by_step(tmp_path):
+    """MMAction2's lazy mode: same crop geometry, one resampling."""
+    import numpy as np
+    from mmaction.registry import TRANSFORMS
+
+    from h2cn_mmaction.config_utils import with_fused_resize
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/h2cn_r50_8x1_sthv2.py'))
+    steps = [s for s in cfg.val_pipeline
+             if s['type'] in ('Resize', 'CenterCrop', 'FormatShape')]
+    fused = with_fused_resize(steps)
+    assert [s['type'] for s in fused] == [
+        'Resize', 'CenterCrop', 'Fuse', 'FormatShape']
+    assert all(s.get('lazy') for s in fused[:2])
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (240, 427, 3)).astype(np.float32)
+    base = np.cumsum(np.cumsum(base, 0), 1)  # smooth image
+    base = (255 * base / base.max()).astype(np.uint8)
+    outs = []
+    for pipeline in (steps, fused):
+        data = dict(imgs=[base.copy() for _ in range(5)],
+                    img_shape=(240, 427), original_shape=(240, 427),
+                    modality='RGB', num_clips=1, clip_len=5)
+        outs.append(Compose([TRANSFORMS.build(s) for s in pipeline])(data))
+    a, b = (o['imgs'].astype(np.float32) for o in outs)
+    assert a.shape == b.shape == (5, 3, 224, 224)
+    assert np.abs(a - b).mean() < 1.0  # one resampling instead of two
+    with pytest.raises(ValueError, match='cannot be fused'):
+        with_fused_resize([dict(type='Resize', scale=(1, 1)),
+                           dict(type='ColorJitter'),
+                           dict(type='CenterCrop', crop_size=1)])

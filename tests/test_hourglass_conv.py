@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from h2cn_mmaction.models import HourglassConv
+from h2cn_mmaction.models.ops import AvgPool2x2
 
 
 def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
@@ -179,3 +180,38 @@ def test_gradients_reach_all_parameters():
     for name, p in op.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('kernel,slope,agg,padding,mult', CASES)
+@pytest.mark.parametrize('size', [(11, 13), (2, 3)])
+def test_pooled_is_the_spatial_mean_of_forward(kernel, slope, agg, padding,
+                                               mult, size):
+    """``pooled`` (used by the CMCB) is HgC + global average pooling, also
+    when the dilated window is wider than the frame."""
+    torch.manual_seed(0)
+    op = HourglassConv(4, num_segments=6, kernel_size=kernel, slope=slope,
+                       spatial_agg=agg, temporal_padding=padding,
+                       channel_multiplier=mult).double()
+    x = torch.randn(12, 4, *size, dtype=torch.float64, requires_grad=True)
+    pooled = op.pooled(x)
+    expected = op(x).mean((2, 3))
+    assert pooled.shape == expected.shape
+    torch.testing.assert_close(pooled, expected, rtol=1e-12, atol=1e-12)
+    # and so are the gradients, for the input and every parameter
+    g = torch.randn_like(pooled)
+    params = [x] + list(op.parameters())
+    got = torch.autograd.grad(pooled, params, g)
+    want = torch.autograd.grad(expected, params, g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('size', [(8, 8), (7, 10), (9, 5), (3, 2)])
+def test_avg_pool_2x2_is_avg_pool2d(size):
+    x = torch.randn(3, 4, *size, requires_grad=True)
+    out = AvgPool2x2()(x)
+    ref = F.avg_pool2d(x, 2)
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])

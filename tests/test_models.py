@@ -1,7 +1,10 @@
 """FMCB, CMCB, ResNetH2CN and RecognizerH2CN: shapes, gradients, inits."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmaction.registry import MODELS
 
 from h2cn_mmaction.models import CMCB, FMCB, CMCBWrapper, ResNetH2CN
@@ -90,6 +93,49 @@ def test_cmcb_gates_channels():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def _cmcb_by_definition(cmcb, x):
+    """conv1-BN, full-resolution HgC, global average pooling, conv2-BN,
+    sigmoid gate -- the CMCB as the paper draws it."""
+    y = cmcb.hgc(cmcb.bn1(cmcb.conv1(x)))
+    y = cmcb.bn2(cmcb.conv2(F.adaptive_avg_pool2d(y, 1)))
+    return x * torch.sigmoid(y)
+
+
+@pytest.mark.parametrize('agg', ['conv', 'avgpool'])
+@pytest.mark.parametrize('train', [True, False])
+def test_cmcb_matches_its_definition(agg, train):
+    torch.manual_seed(0)
+    cmcb = CMCB(64, num_segments=4, spatial_agg=agg).double()
+    cmcb.init_weights()
+    cmcb.train(train)
+    x = torch.randn(8, 64, 9, 7, dtype=torch.float64, requires_grad=True)
+    ref = _cmcb_by_definition(copy.deepcopy(cmcb), x)
+    out = cmcb(x)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    g = torch.randn_like(out)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, g)[0],
+        torch.autograd.grad(ref, x, g)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_cmcb_inplace_gate_only_without_autograd():
+    torch.manual_seed(0)
+    cmcb = CMCB(32, num_segments=4).eval()
+    x = torch.randn(8, 32, 5, 5)
+    keep = x.clone()
+    out = cmcb(x)  # not in place by default
+    torch.testing.assert_close(x, keep)
+    wrapper = CMCBWrapper(nn.Identity(), cmcb)
+    with torch.no_grad():
+        y = x.clone()
+        torch.testing.assert_close(wrapper(y), out)
+        torch.testing.assert_close(y, out)  # gated in place
+    x.requires_grad_(True)
+    out = wrapper(x)  # autograd needs x: not in place
+    out.sum().backward()
+    torch.testing.assert_close(x.detach(), keep)
+
+
 def test_cmcb_structure():
     cmcb = CMCB(256, num_segments=8, slope=4, spatial_agg='avgpool')
     assert cmcb.conv1.out_channels == 16 and cmcb.conv2.out_channels == 256
@@ -160,17 +206,21 @@ def test_keyframe_feeds_the_stem():
     torch.testing.assert_close(backbone(x), backbone(y))
 
 
-def test_fmcb_fusion_matches_manual():
+@pytest.mark.parametrize('size,stem_size,motion_size', [(64, 16, 8),
+                                                         (50, 13, 7)])
+def test_fmcb_fusion_matches_manual(size, stem_size, motion_size):
     torch.manual_seed(0)
     backbone = ResNetH2CN(18, num_segments=2, use_cmcb=False,
                           fusion_weights=(0.3, 0.7)).eval()
     backbone.out_indices = (0, )
-    x = torch.randn(4, 15, 64, 64)
-    stem = backbone.maxpool(backbone.conv1(x.view(4, 5, 3, 64, 64)[:, 2]))
-    motion = backbone.fmcb(x.view(20, 3, 64, 64))
-    assert motion.shape[-2:] == (8, 8) and stem.shape[-2:] == (16, 16)
-    # nearest 2x upsampling of the motion map to the stem's size
-    motion = motion.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    x = torch.randn(4, 15, size, size)
+    stem = backbone.maxpool(
+        backbone.conv1(x.view(4, 5, 3, size, size)[:, 2]))
+    motion = backbone.fmcb(x.view(20, 3, size, size))
+    assert motion.shape[-2:] == (motion_size, ) * 2
+    assert stem.shape[-2:] == (stem_size, ) * 2
+    # nearest upsampling of the motion map to the stem's size
+    motion = F.interpolate(motion, size=stem.shape[-2:])
     expected = backbone.layer1(0.3 * stem + 0.7 * motion)
     torch.testing.assert_close(backbone(x), expected)
 

@@ -249,11 +249,49 @@ def test_mim_train(dataset, tmp_path):
 
 # c. two CPU processes over gloo
 
+HELPERS = osp.join(ROOT, 'tests', 'helpers')
+
+
+def recomputed_acc(samples, cfg):
+    """The config's AccMetric computed in this one process on ``samples``
+    (prediction dicts, as the evaluator gets them / --dump writes them)."""
+    from mmaction.registry import METRICS
+    metric = METRICS.build(cfg.val_evaluator)
+    metric.process(None, samples)
+    return {f'{metric.prefix}/{k}': float(v)
+            for k, v in metric.compute_metrics(metric.results).items()}
+
+
+def probed_config(tmp_path, out_dir):
+    """The demo config plus ``tests/helpers/rank_probe.py``'s hook."""
+    from mmengine.config import Config
+    base = Config.fromfile(osp.join(ROOT, CONFIG))
+    hooks = [h.to_dict() for h in base.get('custom_hooks', [])]
+    hooks.append(dict(type='RankProbeHook', out_dir=str(out_dir)))
+    path = tmp_path / 'probed_h2cn_r18_synthetic.py'
+    path.write_text(
+        f'_base_ = [{osp.join(ROOT, CONFIG)!r}]\n'
+        f"custom_imports = dict(imports=['h2cn_mmaction', 'rank_probe'], "
+        f'allow_failed_imports=False)\n'
+        f'custom_hooks = {hooks!r}\n')
+    return path, base
+
 
 def test_dist_train_two_cpu_processes(dataset, tmp_path):
-    proc = run(['bash', 'tools/dist_train.sh', CONFIG, 2, '--work-dir',
-                tmp_path] + tiny_options(dataset),
-               PYTHON=sys.executable, PORT=str(free_port()))
+    """tools/dist_train.sh with 2 CPU processes: both ranks trained their own
+    half of the data with synchronised (DDP) weights, and the distributed
+    validation equals one process's AccMetric on the same predictions."""
+    import torch
+
+    from h2cn_mmaction.checkpoint import load_weights_only
+    probe = tmp_path / 'probe'
+    config, cfg = probed_config(tmp_path, probe)
+    work = tmp_path / 'work'
+    proc = run(['bash', 'tools/dist_train.sh', config, 2, '--work-dir',
+                work] + tiny_options(dataset),
+               PYTHON=sys.executable, PORT=str(free_port()),
+               PYTHONPATH=os.pathsep.join(
+                   [HELPERS, os.environ.get('PYTHONPATH', '')]))
     remove_empty_dist_test_dir()
     out = check(proc)
     assert "replaced by 'gloo'" in out
@@ -261,13 +299,59 @@ def test_dist_train_two_cpu_processes(dataset, tmp_path):
     for rank in (0, 1):
         assert f'[rank {rank}/2] training finished: epoch 1, iter 3' in out, \
             out[-4000:]
-    assert (tmp_path / 'epoch_1.pth').is_file()
-    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert (work / 'epoch_1.pth').is_file()
+    log = next(work.glob('*/*.log')).read_text()
     assert 'rank 0 of world_size 2' in log
     assert "dist_cfg: {'backend': 'gloo'}" in log
 
+    records = [json.loads((probe / f'rank{r}.json').read_text())
+               for r in (0, 1)]
+    assert [(r['rank'], r['world_size']) for r in records] == [(0, 2), (1, 2)]
+    labels = [int(line.split()[1]) for line in
+              (dataset / 'train_list.txt').read_text().splitlines()]
+    flips = dict(cfg.synthetic_flip_label_map)
+    seen = []
+    for record in records:
+        sampled, = record['sampled']  # one epoch
+        assert len(sampled['indices']) == NUM_TRAIN // 2
+        assert sampled['labels'] == [labels[i] for i in sampled['indices']]
+        # the batches this rank trained on are its sampler's videos (the
+        # Flip swaps the labels of the mirror-image classes)
+        trained_labels = [x for it in record['iters'] for x in it['labels']]
+        assert len(trained_labels) == len(sampled['labels'])
+        for got, label in zip(trained_labels, sampled['labels']):
+            assert got in (label, flips.get(label, label))
+        assert len(record['iters']) == 3
+        assert all(np.isfinite(it['loss']) for it in record['iters'])
+        seen += sampled['indices']
+    # disjoint halves covering the training set
+    assert sorted(seen) == list(range(NUM_TRAIN))
+    # own forward passes (different losses), one set of weights: DDP made
+    # the same updates on both ranks, away from the initial weights, and
+    # rank 0 saved them
+    assert [it['loss'] for it in records[0]['iters']] != \
+        [it['loss'] for it in records[1]['iters']]
+    assert records[0]['initial'] == records[1]['initial']
+    assert records[0]['final'] == records[1]['final']
+    assert records[0]['final'] != records[0]['initial']
+    state = load_weights_only(str(work / 'epoch_1.pth'))['state_dict']
+    assert {k: float(state[k].double().sum())
+            for k in records[0]['final']} == records[0]['final']
+
+    # validation: each rank predicted its half; both got the metrics that
+    # one process computes from all the predictions
+    samples = [s for r in (0, 1)
+               for s in torch.load(probe / f'rank{r}_val.pth',
+                                   weights_only=True)]
+    assert len(samples) == NUM_CLASSES  # 1 val video per class, no padding
+    metrics = records[0]['val_metrics']
+    assert records[1]['val_metrics'] == metrics
+    assert set(metrics) == {'acc/top1', 'acc/top5', 'acc/mean1'}
+    assert recomputed_acc(samples, cfg) == pytest.approx(metrics, abs=1e-12)
+
 
 def test_dist_test_two_cpu_processes(dataset, trained, tested, tmp_path):
+    from mmengine.config import Config
     work, _ = trained
     dump = tmp_path / 'dist.pkl'
     proc = run(['bash', 'tools/dist_test.sh', CONFIG, work / 'epoch_2.pth',
@@ -277,7 +361,54 @@ def test_dist_test_two_cpu_processes(dataset, trained, tested, tmp_path):
     remove_empty_dist_test_dir()
     out = check(proc)
     assert 'CPU-only distributed testing' in out
-    # rank 0 gathers both halves, in dataset order: same as one process
+    metrics = printed_metrics(out)
+    # the 2-process metrics are one process's AccMetric on the gathered
+    # predictions...
+    samples = mmengine.load(str(dump))
+    assert len(samples) == NUM_TEST
+    cfg = Config.fromfile(osp.join(ROOT, CONFIG))
+    assert recomputed_acc(samples, cfg) == pytest.approx(metrics, abs=1e-12)
+    # ... and rank 0 gathered both halves, in dataset order: the same
+    # predictions and metrics as a 1-process tools/test.py
+    assert metrics == pytest.approx(printed_metrics(tested[2][1]))
+    scores, labels = dump_arrays(dump)
+    ref_scores, ref_labels = dump_arrays(tested[2][0])
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_slurm_test_two_cpu_tasks(dataset, trained, tested, tmp_path):
+    """tools/slurm_test.sh through a stand-in srun/scontrol
+    (tests/helpers/fake_srun.py): 2 Slurm tasks, --launcher=slurm, no GPU
+    requested (GRES=), gloo; same results as one process."""
+    work, _ = trained
+    shims = tmp_path / 'bin'
+    shims.mkdir()
+    for tool in ('srun', 'scontrol'):
+        (shims / tool).write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" '
+            f'"{osp.join(HELPERS, "fake_srun.py")}" {tool} "$@"\n')
+        (shims / tool).chmod(0o755)
+    srun_log = tmp_path / 'srun.json'
+    dump = tmp_path / 'slurm.pkl'
+    proc = run(['bash', 'tools/slurm_test.sh', 'cpu', 'h2cn_test', CONFIG,
+                work / 'epoch_2.pth', '--work-dir', tmp_path / 'work',
+                '--dump', dump] + tiny_options(dataset),
+               PATH=os.pathsep.join([str(shims), os.environ['PATH']]),
+               PYTHON=sys.executable, GPUS='2', GPUS_PER_NODE='2',
+               CPUS_PER_TASK='1', GRES='', MASTER_PORT=str(free_port()),
+               FAKE_SRUN_LOG=str(srun_log))
+    remove_empty_dist_test_dir()
+    out = check(proc)
+    srun = json.loads(srun_log.read_text())
+    assert (srun['partition'], srun['job_name'], srun['ntasks'],
+            srun['gres']) == ('cpu', 'h2cn_test', 2, None)
+    assert srun['command'][:6] == [
+        sys.executable, '-u', 'tools/test.py', CONFIG,
+        str(work / 'epoch_2.pth'), '--launcher=slurm'
+    ]
+    assert 'CPU-only distributed testing with the gloo backend: rank 0 of ' \
+        'world_size 2' in out
     assert printed_metrics(out) == pytest.approx(
         printed_metrics(tested[2][1]))
     scores, labels = dump_arrays(dump)

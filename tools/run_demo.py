@@ -203,13 +203,19 @@ def main(argv=None):
         f'{k} {v["num_videos"]}' for k, v in meta['splits'].items()))
 
     import h2cn_mmaction  # noqa: F401
-    from h2cn_mmaction.utils import model_complexity
+    from mmengine.config import Config
+
+    from h2cn_mmaction.utils.complexity import (default_input_shape,
+                                                model_complexity,
+                                                test_input_size)
 
     results = {}
     for name in args.models:
         res = train_and_test(name, args)
         res['eval'] = evaluate_dump(res['dump'])
-        cx = model_complexity(res['config'])
+        cfg = Config.fromfile(res['config'])
+        size = test_input_size(cfg) or 224
+        cx = model_complexity(cfg, default_input_shape(cfg, size))
         res.update(params=cx['params'], flops=cx['flops'],
                    input_shape=cx['input_shape'])
         results[name] = res
@@ -221,6 +227,7 @@ def main(argv=None):
         '| model | top-1 (%) | top-5 (%) | params | FLOPs (1 view) | '
         'train+test wall time |', '|---|---|---|---|---|---|'
     ]
+    shapes = sorted({tuple(r['input_shape']) for r in results.values()})
     for name, res in results.items():
         rows.append(
             f'| {TITLES[name]} | {100 * res["eval"]["top1"]:.1f} | '
@@ -230,7 +237,9 @@ def main(argv=None):
                f'Python {platform.python_version()}')
     header = (f'Built-in synthetic benchmark ({len(classes)} classes, '
               f'test split), {time.strftime("%Y-%m-%d")}, {machine}; '
-              f'total {(time.time() - t0) / 60:.1f} min.')
+              f'total {(time.time() - t0) / 60:.1f} min. FLOPs of one view '
+              f'as the models see it: '
+              + ', '.join('x'.join(map(str, s[1:])) for s in shapes) + '.')
     table = header + '\n\n' + '\n'.join(rows) + '\n'
     paths = plot(results, classes, args.work_dir)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:

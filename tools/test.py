@@ -31,6 +31,8 @@ from mmengine.runner import Runner
 # VideoVisualizationHook: registered for --show-dir/--show
 from h2cn_mmaction.apis import VideoVisualizationHook  # noqa: F401
 from h2cn_mmaction.apis import setup_cpu_distributed
+from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
+                                  add_input_check_hook, check_config)
 
 
 def parse_args():
@@ -151,6 +153,13 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    # keyframes/frames/labels/slopes agree, before anything is built; the
+    # hook checks the checkpoint against the model (classes, depth)
+    try:
+        check_config(cfg)
+    except (ConfigCheckError, AnnotationError) as exc:
+        raise SystemExit(f'tools/test.py: error: {exc}')
+    add_input_check_hook(cfg)
 
     # no GPU: gloo backend, CPU DDP wrapper, process group set up here
     cpu_dist = setup_cpu_distributed(cfg, args.launcher)

@@ -23,6 +23,8 @@ from mmengine.dist import get_dist_info
 from mmengine.runner import Runner
 
 from h2cn_mmaction.apis import setup_cpu_distributed
+from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
+                                  add_input_check_hook, check_config)
 
 
 def parse_args():
@@ -153,6 +155,12 @@ def main():
 
     # merge cli arguments to config
     cfg = merge_args(cfg, args)
+    # keyframes/frames/labels/slopes agree, before anything is built
+    try:
+        check_config(cfg)
+    except (ConfigCheckError, AnnotationError) as exc:
+        raise SystemExit(f'tools/train.py: error: {exc}')
+    add_input_check_hook(cfg)
 
     # no GPU: gloo backend, CPU DDP wrapper, process group set up here
     cpu_dist = setup_cpu_distributed(cfg, args.launcher)

@@ -11,6 +11,9 @@ _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
 
 custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
+# Checks data, labels and checkpoints against the model before the first step
+# (h2cn_mmaction.engine.InputCheckHook, docs/reliability.md).
+custom_hooks = [dict(type='InputCheckHook')]
 
 num_segments = 4
 num_classes = 12
@@ -44,8 +47,11 @@ test_pipeline = val_pipeline
 
 
 def _dataset(split, pipeline, test_mode=False):
+    # VideoDataset that names (or, with on_bad_video='skip', skips and
+    # counts) missing, empty and undecodable videos; its arguments are
+    # VideoDataset's, so --cfg-options may swap another dataset type in.
     return dict(
-        type='VideoDataset',
+        type='CheckedVideoDataset',
         ann_file=f'{data_root}/{split}_list.txt',
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=pipeline,
@@ -95,6 +101,7 @@ optim_wrapper = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=1, max_keep_ckpts=1, save_best='acc/top1',
-                    rule='greater'))
+    # crash-safe: temporary file + rename (docs/reliability.md)
+    checkpoint=dict(type='CrashSafeCheckpointHook', interval=1,
+                    max_keep_ckpts=1, save_best='acc/top1', rule='greater'))
 randomness = dict(seed=0, deterministic=False)

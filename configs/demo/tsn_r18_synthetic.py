@@ -1,5 +1,5 @@
 # MMAction2's TSN (ResNet-18 + TSNHead, averaging per-frame scores) on the
-# built-in synthetic benchmark: 4 segments x 1 frame, 64 px, from scratch.
+# built-in synthetic benchmark: 4 segments x 1 frame, 32 px, from scratch.
 _base_ = ['./_base_synthetic.py']
 
 model = dict(

@@ -1,13 +1,14 @@
 """Single-video inference on top of MMAction2's ``mmaction.apis``."""
+import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch.nn as nn
 from mmengine.dataset import Compose
 
 __all__ = [
-    'VideoFileError', 'check_video_file', 'load_label_map',
+    'VideoFileError', 'check_video_file', 'init_recognizer', 'load_label_map',
     'prediction_scores', 'recognize_video', 'video_test_pipeline'
 ]
 
@@ -60,6 +61,62 @@ def check_video_file(path: str) -> int:
     if num_frames == 0:
         raise VideoFileError(f'video file has no frames: {path}')
     return num_frames
+
+
+def init_recognizer(config,
+                    checkpoint: Optional[str] = None,
+                    device: Union[str, 'torch.device'] = 'cpu') -> nn.Module:
+    """:func:`mmaction.apis.init_recognizer` that checks the checkpoint.
+
+    Builds the model as MMAction2 does (``backbone.pretrained`` dropped:
+    nothing is downloaded), then loads ``checkpoint`` only after
+    :func:`h2cn_mmaction.engine.check_checkpoint` (``mode='test'``) found it
+    fits: a checkpoint for another number of classes or another depth, or
+    one lacking some of the model's weights, is an error naming the config
+    key to change, where MMAction2's would only log a warning and predict
+    with random weights.
+
+    Args:
+        config (str | os.PathLike | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint path/URL; None keeps the
+            random initialisation. Defaults to None.
+        device (str | torch.device): Device of the model. Defaults to
+            ``'cpu'``.
+
+    Returns:
+        nn.Module: The recognizer in eval mode, ``model.cfg`` holding the
+        config.
+
+    Raises:
+        CheckpointMismatchError: The checkpoint does not fit the model.
+    """
+    import mmengine
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import (_load_checkpoint,
+                                            _load_checkpoint_to_model)
+
+    from h2cn_mmaction.engine import check_checkpoint
+
+    if isinstance(config, (str, os.PathLike)):
+        config = mmengine.Config.fromfile(str(config))
+    elif not isinstance(config, mmengine.Config):
+        raise TypeError(f'config must be a file name or a Config, got '
+                        f'{type(config).__name__}')
+    init_default_scope(config.get('default_scope', 'mmaction'))
+    backbone = config.model.get('backbone')
+    if backbone is not None and backbone.get('pretrained', None):
+        backbone.pretrained = None
+    model = MODELS.build(config.model)
+    if checkpoint is not None:
+        state = _load_checkpoint(checkpoint, map_location='cpu')
+        check_checkpoint(
+            model, state, mode='test', source=f'checkpoint {checkpoint}')
+        _load_checkpoint_to_model(model, state)
+    model.cfg = config
+    model.to(device)
+    model.eval()
+    return model
 
 
 def load_label_map(path: str) -> List[str]:

@@ -140,6 +140,32 @@ class ResNetH2CN(ResNetTSM):
         super().train(mode)
         return self
 
+    def fuse(self, stem: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        """``w0 * stem + w1 * upsample_nearest(motion)``.
+
+        The FMCB's motion map is half the stem's size for even inputs; the
+        2x nearest upsampling is then a broadcast inside the weighted sum
+        instead of a materialised tensor.
+
+        Args:
+            stem (torch.Tensor): ``(N * T, 64, H, W)`` stem output.
+            motion (torch.Tensor): ``(N * T, 64, H', W')`` motion map.
+
+        Returns:
+            torch.Tensor: ``(N * T, 64, H, W)``.
+        """
+        w0, w1 = self.fusion_weights
+        n, c, h, w = motion.shape
+        if stem.shape[-2:] == (2 * h, 2 * w):
+            fused = torch.add(
+                stem.view(n, c, h, 2, w, 2) * w0,
+                motion.view(n, c, h, 1, w, 1),
+                alpha=w1)
+            return fused.view(stem.shape)
+        if stem.shape[-2:] != motion.shape[-2:]:
+            motion = F.interpolate(motion, size=stem.shape[-2:])
+        return w0 * stem + w1 * motion
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Extract features.
 
@@ -161,10 +187,7 @@ class ResNetH2CN(ResNetTSM):
         out = self.maxpool(self.conv1(stacked[:, self.keyframe_index]))
         if self.use_fmcb:
             motion = self.fmcb(x.reshape(nt * frames, self.in_channels, h, w))
-            if motion.shape[-2:] != out.shape[-2:]:
-                motion = F.interpolate(motion, size=out.shape[-2:])
-            out = self.fusion_weights[0] * out + \
-                self.fusion_weights[1] * motion
+            out = self.fuse(out, motion)
 
         outs = []
         for i, layer_name in enumerate(self.res_layers):

@@ -152,6 +152,52 @@ class HourglassConv(nn.Module):
                 f'spatial_agg={self.spatial_agg!r}, '
                 f'temporal_padding={self.temporal_padding!r}')
 
+    def _check_input(self, x: torch.Tensor) -> int:
+        nt, c = x.shape[:2]
+        if x.dim() != 4 or c != self.channels or nt % self.num_segments:
+            raise ValueError(
+                f'HourglassConv expects (N * {self.num_segments}, '
+                f'{self.channels}, H, W) inputs, got {tuple(x.shape)}.')
+        return nt // self.num_segments
+
+    def _combine(self, aggs: List[torch.Tensor],
+                 alpha: torch.Tensor) -> torch.Tensor:
+        """The temporal sum ``sum_i alpha_i * aggs[|i|][t + i]``.
+
+        Args:
+            aggs (list[torch.Tensor]): ``f_d`` of every frame for
+                ``d = 0 .. K//2``, each ``(N, T, C, 1, *S)``.
+            alpha (torch.Tensor): ``(K, C, m, *1)``, broadcastable to
+                ``(C, m, *S)``.
+
+        Returns:
+            torch.Tensor: ``(N, T_out, C, m, *S)``.
+        """
+        t = self.num_segments
+        r = self.kernel_size // 2
+        if self.temporal_padding == 'valid':
+            t_out = t - 2 * r
+            out = aggs[0][:, r:r + t_out] * alpha[r]
+            for k in range(self.kernel_size):
+                if k != r:  # offset i = k - r reads frames k .. k + t_out
+                    out = torch.addcmul(out, aggs[abs(k - r)][:, k:k + t_out],
+                                        alpha[k])
+            return out
+        out = aggs[0] * alpha[r]
+        for k in range(self.kernel_size):
+            i = k - r
+            if i == 0 or abs(i) >= t:
+                continue
+            lo, hi = max(0, -i), t - max(0, i)  # zero padding in time
+            out[:, lo:hi].addcmul_(aggs[abs(i)][:, lo + i:hi + i], alpha[k])
+        return out
+
+    def _alpha(self) -> torch.Tensor:
+        """``alpha`` as ``(K, C, m)``: tap, input channel, copy."""
+        c, m = self.channels, self.channel_multiplier
+        return self.temporal.weight.view(c, m, self.kernel_size).permute(
+            2, 0, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the hourglass convolution.
 
@@ -161,38 +207,108 @@ class HourglassConv(nn.Module):
         Returns:
             torch.Tensor: ``(N * T_out, C * channel_multiplier, H, W)``.
         """
-        nt, c, h, w = x.shape
+        n = self._check_input(x)
+        _, c, h, w = x.shape
         t = self.num_segments
-        if c != self.channels or nt % t != 0:
-            raise ValueError(
-                f'HourglassConv expects (N * {t}, {self.channels}, H, W) '
-                f'inputs, got {tuple(x.shape)}.')
-        n = nt // t
-        r = self.kernel_size // 2
-        m = self.channel_multiplier
-        # alpha as (K, C, m, 1, 1): tap k, input channel c, copy j.
-        alpha = self.temporal.weight.view(c, m, self.kernel_size)
-        alpha = alpha.permute(2, 0, 1)[..., None, None]
-
-        frames = x.view(n, t, c, 1, h, w)
-        aggs = [frames] + [
-            agg(x).view(n, t, c, 1, h, w) for agg in self.spatial_aggs
+        aggs = [x.view(n, t, c, 1, h, w)] + [
+            _spatial(agg, x).view(n, t, c, 1, h, w)
+            for agg in self.spatial_aggs
         ]
-        if self.temporal_padding == 'valid':
-            t_out = t - 2 * r
-            out = frames[:, r:r + t_out] * alpha[r]
-            for k in range(self.kernel_size):
-                if k != r:
-                    start = k  # = r + i with i = k - r
-                    out = out + aggs[abs(k - r)][:, start:start + t_out] * \
-                        alpha[k]
-        else:
-            t_out = t
-            out = frames * alpha[r]
-            for k in range(self.kernel_size):
-                i = k - r
-                if i == 0 or abs(i) >= t:
-                    continue
-                lo, hi = max(0, -i), t - max(0, i)
-                out[:, lo:hi] += aggs[abs(i)][:, lo + i:hi + i] * alpha[k]
-        return out.reshape(n * t_out, c * m, h, w)
+        out = self._combine(aggs, self._alpha()[..., None, None])
+        return out.reshape(-1, self.out_channels, h, w)
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Global spatial average of :meth:`forward`, computed without it.
+
+        Everything in HgC is linear, so the spatial mean of ``f_d(X[t])`` is
+        a weighted sum of the pixels of ``X[t]``, each weighted by the kernel
+        taps that read it from inside the zero-padded frame (one reduction
+        per distance, no full-resolution ``f_d`` output); ``alpha`` then
+        mixes per-frame vectors instead of feature maps: the same function
+        as ``forward(x).mean((2, 3))`` (up to float rounding) at a fraction
+        of its cost. The CMCB uses it (HgC followed by global average
+        pooling).
+
+        Args:
+            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
+
+        Returns:
+            torch.Tensor: ``(N * T_out, C * channel_multiplier)``.
+        """
+        n = self._check_input(x)
+        c, t = self.channels, self.num_segments
+        aggs = [x.mean((2, 3)).view(n, t, c, 1)] + [
+            _spatial_mean(agg, x).view(n, t, c, 1) for agg in self.spatial_aggs
+        ]
+        out = self._combine(aggs, self._alpha())
+        return out.reshape(-1, self.out_channels)
+
+
+def _spatial(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``agg(x)``; oneDNN's depthwise dilated convolution is several times
+    faster channels-last on CPU (forward and backward), so an NCHW input is
+    converted there and back."""
+    if isinstance(agg, nn.Conv2d) and x.device.type == 'cpu' and \
+            x.is_contiguous():
+        cl = torch.channels_last
+        return agg(x.contiguous(memory_format=cl)).contiguous()
+    return agg(x)
+
+
+_COVERAGE_CACHE = {}
+
+
+def _coverage(size: int, offsets: List[int], like: torch.Tensor) -> torch.Tensor:
+    """``(len(offsets), size)`` indicators: row ``a`` marks the input
+    positions ``p`` read by some output ``q = p - offsets[a]`` in
+    ``[0, size)``. Cached per size, offsets, device and dtype (outside
+    ``torch.compile``, which folds them as constants)."""
+    key = (size, tuple(offsets), like.device, like.dtype)
+    cached = None if torch.compiler.is_compiling() else \
+        _COVERAGE_CACHE.get(key)
+    if cached is None:
+        pos = torch.arange(size, device=like.device)
+        off = torch.tensor(offsets, device=like.device)[:, None]
+        cached = ((pos >= off) & (pos < size + off)).to(like.dtype)
+        if not torch.compiler.is_compiling():
+            _COVERAGE_CACHE[key] = cached
+    return cached
+
+
+def _spatial_mean(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``agg(x).mean((2, 3))`` for a zero-padded, stride-1, size-preserving
+    ``f_d`` (identity, depthwise dilated 3x3 conv or average pooling).
+
+    The mean is linear in ``x``: pixel ``(r, c)`` counts with the summed
+    weights of the kernel taps that read it from inside the frame (taps
+    that would read it through the zero padding do not), i.e. with a
+    per-channel ``(H, W)`` weight map built from the kernel and the row and
+    column coverage of each tap. One weighted reduction of ``x`` then gives
+    the mean.
+
+    Args:
+        agg (nn.Module): One of :attr:`HourglassConv.spatial_aggs`.
+        x (torch.Tensor): ``(B, C, H, W)``.
+
+    Returns:
+        torch.Tensor: ``(B, C)``.
+    """
+    h, w = x.shape[-2:]
+    if isinstance(agg, nn.Identity):
+        return x.mean((2, 3))
+    if isinstance(agg, nn.AvgPool2d):  # count_include_pad: / k^2 everywhere
+        half, k = agg.padding, agg.kernel_size
+        offsets = list(range(-half, half + 1))
+        rows = _coverage(h, offsets, x).sum(0)
+        cols = _coverage(w, offsets, x).sum(0)
+        weights = torch.outer(rows, cols) / (k * k)  # (H, W)
+    elif isinstance(agg, nn.Conv2d):  # depthwise 3x3 dilated by d
+        d = agg.dilation[0]
+        rows = _coverage(h, [-d, 0, d], x)  # (3, H)
+        cols = _coverage(w, [-d, 0, d], x)  # (3, W)
+        weights = torch.einsum('cab,ah,bw->chw', agg.weight[:, 0].to(x.dtype),
+                               rows, cols)  # (C, H, W)
+    else:
+        raise TypeError(f'HourglassConv.pooled: unsupported spatial '
+                        f'aggregation {type(agg).__name__}.')
+    return (x * weights).sum((2, 3)) / (h * w)

@@ -1,0 +1,25 @@
+"""Consistency checks of configs, data and checkpoints, and their hook.
+
+``import h2cn_mmaction`` registers :class:`InputCheckHook` in MMAction2's
+``HOOKS``; the configs list it in ``custom_hooks``. ``tools/train.py`` and
+``tools/test.py`` also call :func:`check_config` right after merging the
+config, before anything is built.
+"""
+from .checks import (check_annotation_labels, check_checkpoint, check_config,
+                     check_datasets, infer_resnet_depth)
+from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
+from .hooks import InputCheckHook, add_input_check_hook
+# crash-safe checkpoints (the 'atomic_local' file backend and its hook)
+from .checkpoint_hook import CrashSafeCheckpointHook, check_resume_pointer
+from .fileio import AtomicLocalBackend, atomic_write, remove_stale_temp_files
+
+__all__ = [
+    'AnnotationError', 'CheckpointMismatchError', 'ConfigCheckError',
+    'InputCheckHook', 'add_input_check_hook', 'check_annotation_labels',
+    'check_checkpoint', 'check_config', 'check_datasets',
+    'infer_resnet_depth'
+]
+__all__ += [
+    'AtomicLocalBackend', 'CrashSafeCheckpointHook', 'atomic_write',
+    'check_resume_pointer', 'remove_stale_temp_files'
+]

@@ -1,0 +1,776 @@
+"""Consistency checks of a config, its annotation lists and its checkpoints.
+
+Three layers, each cheap, each raising an error that names what to fix:
+
+* :func:`check_config` reads the merged config only (and the annotation lists
+  it names, if they exist locally): keyframes of the backbone vs the frame
+  samplers of the train/val/test pipelines and the head, frames per keyframe
+  vs ``clip_len``, the H²CN block settings (slopes, kernels), labels within
+  ``model.cls_head.num_classes``. ``tools/train.py`` and ``tools/test.py``
+  call it right after merging ``--cfg-options``, before anything is built.
+* :func:`check_datasets` does the same on the built model and datasets; the
+  :class:`~h2cn_mmaction.engine.InputCheckHook` runs it in ``before_run``, so
+  ``mim train/test`` (MMAction2's own tools) get it too.
+* :func:`check_checkpoint` compares a checkpoint with the model before its
+  weights are loaded (another number of classes, another depth, missing
+  weights): an error when testing or resuming, a warning when fine-tuning
+  with ``load_from`` (the head is then re-initialised).
+"""
+import inspect
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from mmengine.logging import print_log
+
+from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
+
+__all__ = [
+    'check_config', 'check_datasets', 'check_checkpoint',
+    'check_annotation_labels', 'infer_resnet_depth'
+]
+
+SPLITS = ('train', 'val', 'test')
+CHECKPOINT_MODES = ('test', 'finetune', 'resume')
+_SPATIAL_AGGS = ('conv', 'avgpool')
+#: Arguments of FMCB / CMCB that ResNetH2CN sets itself.
+_FMCB_SET_BY_BACKBONE = ('in_channels', 'frames', 'out_channels', 'conv_cfg',
+                         'norm_cfg', 'act_cfg')
+_CMCB_SET_BY_BACKBONE = ('channels', 'num_segments')
+#: How many offending keys/lines an error message lists.
+_SHOW = 5
+
+
+# ------------------------------------------------------------- helpers
+def _registered(registry, type_) -> Optional[type]:
+    """The class a config ``type`` names, or None when unknown."""
+    if isinstance(type_, type):
+        return type_
+    if not isinstance(type_, str):
+        return None
+    try:
+        return registry.get(type_)
+    except Exception:  # an unknown scope, a failed lazy import...
+        return None
+
+
+def _init_params(cls: type) -> Iterator[inspect.Parameter]:
+    """Constructor parameters of ``cls`` and of the bases it forwards to."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):  # pragma: no cover (C types)
+            continue
+        for param in params.values():
+            if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                yield param
+
+
+def _has_arg(cls: Optional[type], name: str) -> bool:
+    """Whether ``cls`` (or a base it forwards to) takes ``name``."""
+    return cls is not None and any(p.name == name for p in _init_params(cls))
+
+
+def _arg(cfg: Mapping, cls: Optional[type], name: str, fallback=None):
+    """``cfg[name]``, else the constructor default of ``cls``."""
+    if name in cfg:
+        return cfg[name]
+    if cls is not None:
+        for param in _init_params(cls):
+            if param.name == name:
+                if param.default is inspect.Parameter.empty:
+                    return fallback
+                return param.default
+    return fallback
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _models_registry():
+    from mmaction.registry import MODELS
+    return MODELS
+
+
+def _frames_per_segment(backbone_cls: Optional[type], backbone_cfg: Mapping,
+                        num_segments: Optional[int]) -> Optional[int]:
+    """Frames per keyframe a backbone reads: its ``frames_per_segment``, 1
+    for TSN-style backbones with ``num_segments`` (TSM, TIN...), else None
+    (unknown: no check)."""
+    if _has_arg(backbone_cls, 'frames_per_segment'):
+        return _arg(backbone_cfg, backbone_cls, 'frames_per_segment')
+    return 1 if num_segments is not None else None
+
+
+# ---------------------------------------------------- shared messages
+def _segments_error(num_segments: int, head_segments: int) -> str:
+    return (f'model.cls_head.num_segments={head_segments} disagrees with '
+            f'model.backbone.num_segments={num_segments}: set both (and '
+            f'num_clips of the frame sampler of the train/val/test '
+            f'pipelines) to the same number of keyframes.')
+
+
+def _sampler_error(where: str, sampler: str, num_clips, clip_len,
+                   num_segments: Optional[int],
+                   frames: Optional[int],
+                   backbone_has_frames: bool) -> Optional[str]:
+    """Message when a frame sampler disagrees with the backbone, else None.
+
+    Args:
+        where (str): The pipeline step, as a config key.
+        sampler (str): The sampler's type name.
+        num_clips: Its ``num_clips`` (keyframes per view).
+        clip_len: Its ``clip_len`` (frames per keyframe).
+        num_segments (int, optional): ``model.backbone.num_segments``.
+        frames (int, optional): Frames per keyframe the backbone reads.
+        backbone_has_frames (bool): Whether the backbone has a
+            ``frames_per_segment`` argument.
+
+    Returns:
+        str | None: The error message.
+    """
+    if num_segments is not None and num_clips != num_segments:
+        return (f'{where}: {sampler}(num_clips={num_clips}) samples '
+                f'{num_clips} keyframes (segments) per clip, but '
+                f'model.backbone.num_segments={num_segments}: set '
+                f'num_clips={num_segments} in that step, or set '
+                f'model.backbone.num_segments and model.cls_head.num_segments '
+                f'to {num_clips}.')
+    if frames is not None and clip_len != frames:
+        if backbone_has_frames:
+            return (f'{where}: {sampler}(clip_len={clip_len}) samples '
+                    f'{clip_len} consecutive frames per keyframe, but '
+                    f'model.backbone.frames_per_segment={frames}: set '
+                    f'clip_len={frames} in that step, or '
+                    f'model.backbone.frames_per_segment={clip_len} (5 with '
+                    f'the FMCB; any number with use_fmcb=False).')
+        return (f'{where}: {sampler}(clip_len={clip_len}) samples '
+                f'{clip_len} frames per segment, but the backbone reads one '
+                f'frame per segment (model.backbone.num_segments='
+                f'{num_segments}): set clip_len=1 in that step.')
+    return None
+
+
+def _label_error(ann_file: str, line: Optional[int], what: str, label,
+                 num_classes: int, count: int, largest: int,
+                 key: str) -> str:
+    where = f'{ann_file}, line {line}' if line is not None else \
+        f'{ann_file}, {what}'
+    return (f'{where}: label {label} is out of range for '
+            f'model.cls_head.num_classes={num_classes} (labels must be in '
+            f'0..{num_classes - 1}); {count} line(s) of this list are out of '
+            f'range, the largest label is {largest}. If the list is right, '
+            f'set model.cls_head.num_classes={largest + 1}; otherwise fix '
+            f'{key}.')
+
+
+class _LabelTally:
+    """Collects out-of-range labels: the first one, how many, the largest."""
+
+    def __init__(self, num_classes: int, allow_unlabelled: bool) -> None:
+        self.num_classes = num_classes
+        self.allow_unlabelled = allow_unlabelled
+        self.first = None
+        self.count = 0
+        self.largest = -1
+
+    def add(self, label: int, where) -> None:
+        if label == -1 and self.allow_unlabelled:
+            return
+        if 0 <= label < self.num_classes:
+            return
+        self.count += 1
+        self.largest = max(self.largest, label)
+        if self.first is None:
+            self.first = (label, where)
+
+
+# -------------------------------------------------------- annotations
+def _list_format(dataset_cls: Optional[type],
+                 dataset_cfg: Mapping) -> Optional[Tuple[int, Optional[str]]]:
+    """``(index of the first label token, delimiter)`` of a text list."""
+    from mmaction.datasets import RawframeDataset, VideoDataset
+    if dataset_cls is None:
+        return None
+    if issubclass(dataset_cls, VideoDataset):
+        return 1, dataset_cfg.get('delimiter', ' ')
+    if issubclass(dataset_cls, RawframeDataset):
+        return (3 if dataset_cfg.get('with_offset', False) else 2), None
+    return None
+
+
+def check_annotation_labels(ann_file: str,
+                            num_classes: int,
+                            label_start: int = 1,
+                            delimiter: Optional[str] = ' ',
+                            multi_class: bool = False,
+                            test_mode: bool = False,
+                            key: str = 'the ann_file') -> int:
+    """Check the labels of a text annotation list.
+
+    Lines are ``<video> <label>`` (``VideoDataset``, ``label_start=1``) or
+    ``<frame_dir> [<offset>] <total_frames> <label>`` (``RawframeDataset``,
+    ``label_start`` 2 or 3). Blank lines are ignored. A line without a label
+    (MMAction2 reads it as label -1) is only accepted in test mode.
+
+    Args:
+        ann_file (str): The annotation list.
+        num_classes (int): ``model.cls_head.num_classes``.
+        label_start (int): Index of the first label token. Defaults to 1.
+        delimiter (str, optional): Token delimiter as the dataset splits
+            (None: any whitespace). Defaults to ``' '``.
+        multi_class (bool): Several labels per line. Defaults to False.
+        test_mode (bool): Lines without label are allowed. Defaults to False.
+        key (str): The config key of ``ann_file``, for the messages.
+
+    Returns:
+        int: Number of samples (non-blank lines) checked.
+
+    Raises:
+        AnnotationError: A label is not an integer, out of
+            ``0..num_classes - 1``, missing in a training list, or there are
+            several labels in a single-label list; the message names the file,
+            the line, the label and ``num_classes``.
+    """
+    tally = _LabelTally(num_classes, allow_unlabelled=test_mode)
+    samples = 0
+    with open(ann_file, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            text = line.strip()
+            if not text:
+                continue
+            samples += 1
+            tokens = text.split(delimiter)
+            labels = tokens[label_start:]
+            if not labels or labels == ['']:
+                if test_mode:
+                    continue
+                raise AnnotationError(
+                    f'{ann_file}, line {lineno}: no label after '
+                    f'{" ".join(tokens)!r}; {key} is a training list and '
+                    f'needs a label on every line.')
+            if len(labels) > 1 and not multi_class:
+                raise AnnotationError(
+                    f'{ann_file}, line {lineno}: {len(labels)} label tokens '
+                    f'{labels} in a single-label list ({key}); a file name '
+                    f'with a space needs another delimiter, several labels '
+                    f'need multi_class=True.')
+            for token in labels:
+                try:
+                    label = int(token)
+                except ValueError:
+                    raise AnnotationError(
+                        f'{ann_file}, line {lineno}: label {token!r} is not '
+                        f'an integer ({key}).') from None
+                tally.add(label, lineno)
+    if tally.first is not None:
+        label, lineno = tally.first
+        raise AnnotationError(
+            _label_error(ann_file, lineno, '', label, num_classes,
+                         tally.count, tally.largest, key))
+    return samples
+
+
+# ------------------------------------------------------ config checks
+def _dataset_cfgs(loader_cfg: Mapping,
+                  key: str) -> Iterator[Tuple[str, Mapping]]:
+    """``(config key, dataset config)`` of a dataloader, wrappers opened."""
+    stack = [(f'{key}.dataset', loader_cfg.get('dataset'))]
+    while stack:
+        path, ds = stack.pop(0)
+        if not isinstance(ds, Mapping):
+            continue
+        if isinstance(ds.get('datasets'), (list, tuple)):  # ConcatDataset
+            stack += [(f'{path}.datasets[{i}]', d)
+                      for i, d in enumerate(ds['datasets'])]
+        elif isinstance(ds.get('dataset'), Mapping):  # RepeatDataset...
+            stack.append((f'{path}.dataset', ds['dataset']))
+        else:
+            yield path, ds
+
+
+def _check_block_cfg(name: str, cfg: Mapping, block_cls: type,
+                     set_by_backbone: Tuple[str, ...]) -> None:
+    """Validate ``model.backbone.{fmcb,cmcb}_cfg``."""
+    key = f'model.backbone.{name}'
+    if not isinstance(cfg, Mapping):
+        raise ConfigCheckError(f'{key} must be a dict, got {cfg!r}.')
+    allowed = [p.name for p in _init_params(block_cls)
+               if p.name not in set_by_backbone and p.name != 'self']
+    for arg in cfg:
+        if arg not in allowed:
+            raise ConfigCheckError(
+                f'{key} has an unknown key {arg!r}: {block_cls.__name__} '
+                f'takes {", ".join(allowed)}.')
+    slope = cfg.get('slope')
+    if 'slope' in cfg and not (_is_int(slope) and slope >= 0
+                               and slope % 2 == 0):
+        raise ConfigCheckError(
+            f'{key}.slope must be an even integer >= 0 (0, 2, 4, ...; the '
+            f'window of f_d is slope*d + 1 wide), got {slope!r}.')
+    kernel = cfg.get('kernel_size')
+    if 'kernel_size' in cfg and not (_is_int(kernel) and kernel >= 1
+                                     and kernel % 2 == 1):
+        raise ConfigCheckError(
+            f'{key}.kernel_size must be an odd integer >= 1 (1, 3, 5, ...), '
+            f'got {kernel!r}.')
+    agg = cfg.get('spatial_agg')
+    if 'spatial_agg' in cfg and agg not in _SPATIAL_AGGS:
+        raise ConfigCheckError(f'{key}.spatial_agg must be one of '
+                               f'{_SPATIAL_AGGS}, got {agg!r}.')
+    for arg in ('reduction', 'channel_multiplier'):
+        value = cfg.get(arg)
+        if arg in cfg and not (_is_int(value) and value >= 1):
+            raise ConfigCheckError(f'{key}.{arg} must be a positive integer, '
+                                   f'got {value!r}.')
+
+
+def _check_backbone_cfg(backbone: Mapping, backbone_cls: type) -> None:
+    """Depth of a ResNet, and the H²CN block settings."""
+    from ..models.blocks import CMCB, FMCB
+    arch = getattr(backbone_cls, 'arch_settings', None)
+    depth = backbone.get('depth')
+    if isinstance(arch, Mapping) and 'depth' in backbone and \
+            depth not in arch:
+        raise ConfigCheckError(
+            f'model.backbone.depth must be one of {sorted(arch)} for '
+            f'{backbone_cls.__name__}, got {depth!r}.')
+    if not _has_arg(backbone_cls, 'fmcb_cfg'):
+        return
+    for name, block_cls, fixed in (('fmcb_cfg', FMCB, _FMCB_SET_BY_BACKBONE),
+                                   ('cmcb_cfg', CMCB, _CMCB_SET_BY_BACKBONE)):
+        if backbone.get(name) is not None:
+            _check_block_cfg(name, backbone[name], block_cls, fixed)
+    frames = _arg(backbone, backbone_cls, 'frames_per_segment')
+    if _arg(backbone, backbone_cls, 'use_fmcb', False) and frames != 5:
+        raise ConfigCheckError(
+            f'model.backbone.frames_per_segment={frames!r}, but the FMCB '
+            f'(model.backbone.use_fmcb=True) needs 5 consecutive frames per '
+            f'keyframe: set frames_per_segment=5 (and clip_len=5 in the '
+            f'frame samplers), or use_fmcb=False.')
+
+
+def check_config(cfg, check_annotations: bool = True) -> None:
+    """Check that the parts of a recognizer config agree.
+
+    Fast and side-effect free: nothing is built, no video is opened. Checks
+
+    * ``model.backbone``: a valid ResNet ``depth``; for H²CN backbones the
+      ``fmcb_cfg``/``cmcb_cfg`` keys, even slopes >= 0, odd kernels, and 5
+      frames per keyframe with the FMCB;
+    * ``model.cls_head.num_segments`` vs ``model.backbone.num_segments``
+      (constructor defaults included, e.g. ``TSMHead``'s 8);
+    * in the train/val/test pipelines, ``num_clips`` of every frame sampler
+      (``SampleFrames``, ``SegmentSampleFrames``...) vs
+      ``model.backbone.num_segments`` and ``clip_len`` vs
+      ``model.backbone.frames_per_segment`` (1 for TSM-like backbones);
+    * with ``check_annotations``, the labels of the annotation lists of
+      ``VideoDataset``/``RawframeDataset`` (and subclasses) that exist
+      locally, against ``model.cls_head.num_classes``.
+
+    Args:
+        cfg (Config | dict): The merged config.
+        check_annotations (bool): Read the annotation lists. Defaults to True.
+
+    Raises:
+        ConfigCheckError: Config keys disagree; the message names the keys,
+            the expected and the actual values.
+        AnnotationError: See :func:`check_annotation_labels`.
+    """
+    from mmaction.registry import DATASETS, TRANSFORMS
+    models = _models_registry()
+    model = cfg.get('model') or {}
+    backbone = model.get('backbone') or {}
+    head = model.get('cls_head') or {}
+    backbone_cls = _registered(models, backbone.get('type'))
+    head_cls = _registered(models, head.get('type'))
+
+    num_segments = frames = None
+    if backbone_cls is not None:
+        _check_backbone_cfg(backbone, backbone_cls)
+        if _has_arg(backbone_cls, 'num_segments'):
+            num_segments = _arg(backbone, backbone_cls, 'num_segments')
+        frames = _frames_per_segment(backbone_cls, backbone, num_segments)
+    if num_segments is not None and _has_arg(head_cls, 'num_segments'):
+        head_segments = _arg(head, head_cls, 'num_segments')
+        if head_segments != num_segments:
+            raise ConfigCheckError(_segments_error(num_segments,
+                                                   head_segments))
+    has_frames = _has_arg(backbone_cls, 'frames_per_segment')
+    num_classes = head.get('num_classes')
+
+    for split in SPLITS:
+        loader = cfg.get(f'{split}_dataloader')
+        if not isinstance(loader, Mapping):
+            continue
+        for path, ds in _dataset_cfgs(loader, f'{split}_dataloader'):
+            for i, step in enumerate(ds.get('pipeline') or []):
+                type_ = step.get('type') if isinstance(step, Mapping) \
+                    else None
+                name = type_ if isinstance(type_, str) else \
+                    getattr(type_, '__name__', '')
+                if 'SampleFrames' not in name or 'clip_len' not in step:
+                    continue
+                step_cls = _registered(TRANSFORMS, type_)
+                message = _sampler_error(
+                    f'{path}.pipeline[{i}]', name,
+                    _arg(step, step_cls, 'num_clips', 1), step['clip_len'],
+                    num_segments, frames, has_frames)
+                if message:
+                    raise ConfigCheckError(message)
+            if check_annotations and _is_int(num_classes):
+                _check_dataset_cfg_labels(ds, path, num_classes, DATASETS)
+
+
+def _check_dataset_cfg_labels(ds: Mapping, path: str, num_classes: int,
+                              registry) -> None:
+    """Labels of the local text list a dataset config names."""
+    fmt = _list_format(_registered(registry, ds.get('type')), ds)
+    ann_file = ds.get('ann_file')
+    if fmt is None or not isinstance(ann_file, str) or '://' in ann_file:
+        return
+    data_root = ds.get('data_root')
+    if data_root and not osp.isabs(ann_file):
+        ann_file = osp.join(data_root, ann_file)
+    if not osp.isfile(ann_file) or ann_file.endswith('.json'):
+        return  # the dataset reports a missing list when it is built
+    label_start, delimiter = fmt
+    check_annotation_labels(
+        ann_file,
+        num_classes,
+        label_start=label_start,
+        delimiter=delimiter,
+        multi_class=bool(ds.get('multi_class', False)),
+        test_mode=bool(ds.get('test_mode', False)),
+        key=f'{path}.ann_file')
+
+
+# ------------------------------------------- built model and datasets
+def _unwrap(model):
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model
+
+
+def _leaf_datasets(dataset, key: str) -> Iterator[Tuple[str, Any]]:
+    stack = [(key, dataset)]
+    while stack:
+        path, ds = stack.pop(0)
+        if isinstance(getattr(ds, 'datasets', None), (list, tuple)):
+            stack += [(f'{path}.datasets[{i}]', d)
+                      for i, d in enumerate(ds.datasets)]
+        elif getattr(ds, 'dataset', None) is not None and \
+                not hasattr(ds, 'pipeline'):
+            stack.append((f'{path}.dataset', ds.dataset))
+        else:
+            yield path, ds
+
+
+def _check_model(model) -> Tuple[Optional[int], Optional[int], bool]:
+    """Keyframes and frames per keyframe of a built recognizer."""
+    backbone = getattr(model, 'backbone', None)
+    num_segments = getattr(backbone, 'num_segments', None)
+    has_frames = hasattr(backbone, 'frames_per_segment')
+    frames = getattr(backbone, 'frames_per_segment',
+                     1 if num_segments is not None else None)
+    head_segments = getattr(getattr(model, 'cls_head', None), 'num_segments',
+                            None)
+    if num_segments is not None and head_segments is not None and \
+            head_segments != num_segments:
+        raise ConfigCheckError(_segments_error(num_segments, head_segments))
+    return num_segments, frames, has_frames
+
+
+def _entry_line(ds, index: int, info: Mapping) -> Optional[int]:
+    """Line of the annotation list an entry comes from, when known."""
+    from mmaction.datasets import RawframeDataset, VideoDataset
+    if 'ann_line' in info:
+        return info['ann_line']
+    ann_file = getattr(ds, 'ann_file', '') or ''
+    if type(ds) in (VideoDataset, RawframeDataset) and \
+            not ann_file.endswith('.json'):
+        return index + 1  # one entry per line, blank ones included
+    return None
+
+
+def _check_dataset_labels(ds, key: str, num_classes: int) -> None:
+    from mmengine.dataset import BaseDataset
+    if not isinstance(ds, BaseDataset) or \
+            not getattr(ds, '_fully_initialized', False):
+        return
+    tally = _LabelTally(num_classes, allow_unlabelled=ds.test_mode)
+    for index in range(len(ds)):
+        # BaseDataset's: no one-hot conversion of multi-class labels
+        info = BaseDataset.get_data_info(ds, index)
+        labels = info.get('label')
+        if labels is None:
+            continue
+        if not isinstance(labels, (list, tuple)):
+            labels = [labels]
+        for label in labels:
+            if _is_int(label) or hasattr(label, '__index__'):
+                tally.add(int(label), (index, info))
+    if tally.first is not None:
+        label, (index, info) = tally.first
+        name = info.get('filename', info.get('frame_dir', ''))
+        raise AnnotationError(
+            _label_error(ds.ann_file, _entry_line(ds, index, info),
+                         f'sample {index} ({name})', label, num_classes,
+                         tally.count, tally.largest, f'{key}.ann_file'))
+
+
+def check_datasets(model, datasets: Dict[str, Any]) -> None:
+    """Check built datasets against a built recognizer.
+
+    The frame samplers of each dataset's pipeline against the backbone's
+    ``num_segments``/``frames_per_segment``, the head's ``num_segments``
+    against the backbone, and every label against
+    ``model.cls_head.num_classes``.
+
+    Args:
+        model (nn.Module): The recognizer (a model wrapper is unwrapped).
+        datasets (dict): ``{config key: dataset}``, e.g.
+            ``{'train_dataloader.dataset': ds}``; wrappers (``ConcatDataset``,
+            ``RepeatDataset``...) are opened.
+
+    Raises:
+        ConfigCheckError: A sampler or the head disagrees with the backbone.
+        AnnotationError: A label is out of range (the message names the
+            annotation file and line, the label and ``num_classes``).
+    """
+    from mmaction.datasets.transforms import SampleFrames
+    model = _unwrap(model)
+    num_segments, frames, has_frames = _check_model(model)
+    num_classes = getattr(getattr(model, 'cls_head', None), 'num_classes',
+                          None)
+    for key, dataset in datasets.items():
+        for path, ds in _leaf_datasets(dataset, key):
+            transforms = getattr(getattr(ds, 'pipeline', None), 'transforms',
+                                 None) or []
+            for i, step in enumerate(transforms):
+                if not isinstance(step, SampleFrames):
+                    continue
+                message = _sampler_error(
+                    f'{path}.pipeline[{i}]', type(step).__name__,
+                    step.num_clips, step.clip_len, num_segments, frames,
+                    has_frames)
+                if message:
+                    raise ConfigCheckError(message)
+            if _is_int(num_classes):
+                _check_dataset_labels(ds, path, num_classes)
+
+
+# ------------------------------------------------------- checkpoints
+def _state_dict(checkpoint: Mapping) -> 'OrderedDict[str, Any]':
+    """The tensors of a checkpoint, ``module.`` prefixes stripped (as the
+    Runner's ``revise_keys`` does)."""
+    state = checkpoint.get('state_dict', checkpoint) \
+        if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise CheckpointMismatchError(
+            f'a checkpoint must be a dict of tensors or hold one under '
+            f'"state_dict", got {type(state).__name__}.')
+    return OrderedDict((re.sub(r'^module\.', '', k), v)
+                       for k, v in state.items() if hasattr(v, 'shape'))
+
+
+def infer_resnet_depth(keys, arch_settings: Mapping,
+                       prefix: str = 'backbone.') -> Optional[int]:
+    """Depth of the ResNet whose weights ``keys`` name, if recognisable.
+
+    Counts the blocks of ``{prefix}layer<s>.<b>.`` per stage and looks for
+    Bottleneck-only ``conv3`` weights.
+
+    Args:
+        keys (Iterable[str]): State dict keys.
+        arch_settings (Mapping): ``{depth: (block class, blocks per stage)}``
+            (``ResNet.arch_settings``).
+        prefix (str): Prefix of the backbone keys. Defaults to
+            ``'backbone.'``.
+
+    Returns:
+        int | None: The depth, or None if no ResNet layout matches.
+    """
+    layer = re.compile(re.escape(prefix) + r'layer(\d+)\.(\d+)\.(\w+)')
+    blocks: Dict[int, int] = {}
+    bottleneck = False
+    for key in keys:
+        match = layer.match(key)
+        if match:
+            stage, block = int(match[1]), int(match[2])
+            blocks[stage] = max(blocks.get(stage, 0), block + 1)
+            bottleneck = bottleneck or match[3] == 'conv3'
+    if not blocks:
+        return None
+    stages = tuple(blocks.get(s, 0) for s in range(1, max(blocks) + 1))
+    for depth, (block_cls, stage_blocks) in arch_settings.items():
+        is_bottleneck = getattr(block_cls, 'expansion', 1) == 4
+        if tuple(stage_blocks[:len(stages)]) == stages and \
+                is_bottleneck == bottleneck:
+            return depth
+    return None
+
+
+def _shape(value) -> Tuple[int, ...]:
+    return tuple(value.shape)
+
+
+def _listing(items: List[str]) -> str:
+    more = f' and {len(items) - _SHOW} more' if len(items) > _SHOW else ''
+    return ', '.join(items[:_SHOW]) + more
+
+
+def check_checkpoint(model,
+                     checkpoint: Mapping,
+                     mode: str = 'test',
+                     source: str = 'the checkpoint') -> List[str]:
+    """Check that a checkpoint fits a recognizer, before loading it.
+
+    Policy (``docs/reliability.md``, "Bad input"):
+
+    * another **depth** (recognised from the ``backbone.layer*`` keys):
+      an error in every mode -- fine-tuning from it would load almost nothing;
+    * another **number of classes** (the head's ``num_classes`` rows):
+      an error when testing (``mode='test'``) or resuming; when fine-tuning
+      (``mode='finetune'``, the Runner's ``load_from`` in training) a warning
+      -- the head's mismatched weights are not loaded and keep their fresh
+      initialisation, every other weight is loaded;
+    * any other **shape** mismatch: an error when testing or resuming, a
+      warning when fine-tuning;
+    * model weights **missing** from the checkpoint: an error when testing
+      or resuming (they would stay random), fine when fine-tuning;
+    * checkpoint weights the model does not have: a warning.
+
+    Args:
+        model (nn.Module): The recognizer (a model wrapper is unwrapped).
+        checkpoint (Mapping): The loaded checkpoint (with ``state_dict``) or
+            a state dict; keys may start with ``module.``.
+        mode (str): ``'test'`` (testing, validation, inference),
+            ``'finetune'`` or ``'resume'``. Defaults to ``'test'``.
+        source (str): How to name the checkpoint in messages (its path).
+
+    Returns:
+        list[str]: The warnings (also logged to the current MMLogger).
+
+    Raises:
+        CheckpointMismatchError: The checkpoint does not fit; the message
+            names the keys, the checkpoint and model shapes, and the config
+            key to change.
+    """
+    if mode not in CHECKPOINT_MODES:
+        raise ValueError(f'check_checkpoint: mode must be one of '
+                         f'{CHECKPOINT_MODES}, got {mode!r}.')
+    model = _unwrap(model)
+    state = _state_dict(checkpoint)
+    model_state = model.state_dict()
+    doing = {'test': 'testing', 'resume': 'resuming',
+             'finetune': 'fine-tuning'}[mode]
+    warnings: List[str] = []
+
+    # 1. another depth
+    backbone = getattr(model, 'backbone', None)
+    depth = getattr(backbone, 'depth', None)
+    arch = getattr(type(backbone), 'arch_settings', None)
+    if _is_int(depth) and isinstance(arch, Mapping):
+        found = infer_resnet_depth(state, arch)
+        if found is not None and found != depth:
+            block_cls, stage_blocks = arch[found]
+            feat = 512 * getattr(block_cls, 'expansion', 1)
+            raise CheckpointMismatchError(
+                f'{source} looks like a ResNet-{found} checkpoint '
+                f'({"-".join(map(str, stage_blocks))} '
+                f'{block_cls.__name__}s per stage) but the config builds '
+                f'model.backbone.depth={depth}: set '
+                f'model.backbone.depth={found} (and '
+                f'model.cls_head.in_channels={feat}) to use it, or use a '
+                f'ResNet-{depth} checkpoint.')
+
+    common = [k for k in state if k in model_state]
+    if not common:
+        sample = _listing(list(state)[:3]) or 'none'
+        raise CheckpointMismatchError(
+            f'none of the model\'s weights are in {source} (its keys look '
+            f'like {sample}): it is not a checkpoint of this recognizer. '
+            f'ImageNet backbone weights go to model.backbone.pretrained; the '
+            f'authors\' checkpoints need tools/convert_official_checkpoint.py '
+            f'first.')
+
+    # 2. another number of classes
+    mismatched = [k for k in common
+                  if _shape(state[k]) != _shape(model_state[k])]
+    head = getattr(model, 'cls_head', None)
+    num_classes = getattr(head, 'num_classes', None)
+    class_keys = []
+    if _is_int(num_classes):
+        class_keys = [
+            k for k in mismatched if k.startswith('cls_head.')
+            and len(_shape(model_state[k])) >= 1
+            and _shape(model_state[k])[0] == num_classes
+            and _shape(state[k])[1:] == _shape(model_state[k])[1:]
+        ]
+    if class_keys:
+        ckpt_classes = _shape(state[class_keys[0]])[0]
+        shapes = '; '.join(f'{k}: checkpoint {_shape(state[k])} vs model '
+                           f'{_shape(model_state[k])}' for k in class_keys)
+        if mode == 'finetune':
+            warnings.append(
+                f'{source} was trained for {ckpt_classes} classes but the '
+                f'model has {num_classes} ({shapes}): fine-tuning, so these '
+                f'head weights are not loaded and the classifier is '
+                f're-initialised for {num_classes} classes; every other '
+                f'weight is loaded. To test the checkpoint as it is, set '
+                f'model.cls_head.num_classes={ckpt_classes}.')
+        elif mode == 'resume':
+            raise CheckpointMismatchError(
+                f'{source} was trained for {ckpt_classes} classes but the '
+                f'model has {num_classes} ({shapes}): resuming needs the same '
+                f'model. Set model.cls_head.num_classes={ckpt_classes}, or '
+                f'fine-tune from it with load_from (not resume) to '
+                f're-initialise the head for {num_classes} classes.')
+        else:
+            raise CheckpointMismatchError(
+                f'{source} was trained for {ckpt_classes} classes but the '
+                f'model has {num_classes} ({shapes}): set '
+                f'model.cls_head.num_classes={ckpt_classes} (e.g. '
+                f'--cfg-options model.cls_head.num_classes={ckpt_classes}) '
+                f'to test it, or use a checkpoint trained for {num_classes} '
+                f'classes.')
+
+    # 3. any other shape
+    others = [k for k in mismatched if k not in class_keys]
+    if others:
+        shapes = [f'{k}: checkpoint {_shape(state[k])} vs model '
+                  f'{_shape(model_state[k])}' for k in others]
+        message = (f'{len(others)} weights of {source} have another shape '
+                   f'than the model\'s ({_listing(shapes)}): it was trained '
+                   f'with other model settings; compare model.backbone '
+                   f'(frames_per_segment, fmcb_cfg, cmcb_cfg...) and '
+                   f'model.cls_head (in_channels) with its config')
+        if mode == 'finetune':
+            warnings.append(message + '. They are not loaded and keep their '
+                            'initialisation.')
+        else:
+            raise CheckpointMismatchError(message + f'; {doing} needs a '
+                                          f'checkpoint of this model.')
+
+    # 4. missing / unexpected weights
+    missing = [k for k in model_state
+               if k not in state and 'num_batches_tracked' not in k]
+    if missing and mode != 'finetune':
+        raise CheckpointMismatchError(
+            f'{len(missing)} weights of the model are not in {source} '
+            f'({_listing(missing)}): {doing} would run them with random '
+            f'values. It is a checkpoint of another model: compare '
+            f'model.backbone (use_fmcb, use_cmcb, type) with the config it '
+            f'was trained with.')
+    unexpected = [k for k in state if k not in model_state]
+    if unexpected:
+        warnings.append(f'{len(unexpected)} weights of {source} are not in '
+                        f'the model and are ignored: {_listing(unexpected)}.')
+    for message in warnings:
+        print_log(message, logger='current', level=30)  # logging.WARNING
+    return warnings

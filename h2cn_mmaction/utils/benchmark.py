@@ -1,0 +1,414 @@
+"""Side-by-side speed and memory benchmark of two recognizer configs.
+
+Used by ``tools/benchmark.py`` to time H²CN against MMAction2's own TSM in
+one process: the two models run alternately after a warm-up and every
+measurement is reported as the median of the per-pair ratios, so that a
+machine that slows down or speeds up during the run affects both sides alike.
+"""
+import gc
+import inspect
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from .complexity import default_input_shape
+
+
+def load_config(config: Union[str, Config],
+                num_segments: Optional[int] = None) -> Config:
+    """Load a recognizer config for benchmarking.
+
+    The backbone is built without pretrained weights (nothing is read or
+    downloaded); ``num_segments`` overrides the keyframes of backbone and
+    head.
+
+    Args:
+        config (str | Config): Config file or object.
+        num_segments (int, optional): Keyframes ``T``. Defaults to the
+            config's.
+
+    Returns:
+        Config: A copy ready for :func:`build_recognizer`.
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else \
+        config.copy()
+    if 'pretrained' in cfg.model.backbone:
+        cfg.model.backbone.pretrained = None
+    if num_segments is not None:
+        cfg.model.backbone.num_segments = num_segments
+        if 'num_segments' in cfg.model.cls_head or \
+                _accepts(cfg.model.cls_head.type, 'num_segments'):
+            cfg.model.cls_head.num_segments = num_segments
+    return cfg
+
+
+def _accepts(model_type: str, arg: str) -> bool:
+    """Whether the registered model ``model_type`` takes ``arg``."""
+    from mmaction.registry import MODELS
+    init_default_scope('mmaction')
+    cls = MODELS.get(model_type)
+    return cls is not None and \
+        arg in inspect.signature(cls.__init__).parameters
+
+
+def build_recognizer(cfg: Config, device: str = 'cpu',
+                     channels_last: bool = False) -> torch.nn.Module:
+    """Build ``cfg.model`` with PyTorch's default random weights on ``device``.
+
+    ``init_weights`` is not called: timing does not depend on the values, and
+    MMAction2 1.1's ``ResNetTSM.init_weights`` fails without pretrained
+    weights.
+
+    Args:
+        cfg (Config): From :func:`load_config`.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
+        channels_last (bool): Use the channels-last memory format.
+
+    Returns:
+        torch.nn.Module: The recognizer.
+    """
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    from mmaction.registry import MODELS
+    model = MODELS.build(cfg.model)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def make_batch(cfg: Config,
+               batch_size: int = 1,
+               size: int = 224,
+               device: str = 'cpu',
+               num_classes: Optional[int] = None) -> tuple:
+    """Random normalised frames and labelled data samples for ``cfg``.
+
+    Args:
+        cfg (Config): A recognizer config.
+        batch_size (int): Clips ``B``. Defaults to 1.
+        size (int): Spatial size. Defaults to 224.
+        device (str): Device of the frames. Defaults to ``'cpu'``.
+        num_classes (int, optional): Label range. Defaults to the head's.
+
+    Returns:
+        tuple: ``inputs`` of shape ``(B, T * F, 3, size, size)`` and a list of
+        ``B`` ``ActionDataSample`` with a ground-truth label.
+    """
+    from mmaction.structures import ActionDataSample
+    shape = default_input_shape(cfg, size)
+    inputs = torch.randn((batch_size, ) + tuple(shape), device=device)
+    classes = num_classes or cfg.model.cls_head.num_classes
+    samples = []
+    for i in range(batch_size):
+        sample = ActionDataSample()
+        sample.set_gt_labels(torch.tensor([i % classes], device=device))
+        samples.append(sample)
+    return inputs, samples
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def make_step(model: torch.nn.Module,
+              inputs: torch.Tensor,
+              samples: list,
+              mode: str,
+              device: str = 'cpu',
+              amp: bool = False) -> Callable[[], None]:
+    """One inference forward or one training forward + backward.
+
+    Args:
+        model (torch.nn.Module): A recognizer.
+        inputs (torch.Tensor): ``(B, T * F, 3, H, W)`` frames.
+        samples (list): Data samples with labels (training).
+        mode (str): ``'inference'`` (eval mode, no grad, class scores) or
+            ``'train'`` (train mode, loss, backward; gradients are dropped
+            before each step).
+        device (str): Device, to synchronise CUDA. Defaults to ``'cpu'``.
+        amp (bool): Run under ``torch.autocast``. Defaults to False.
+
+    Returns:
+        Callable[[], None]: The step; it returns once the work is done.
+    """
+    autocast = (lambda: torch.autocast(device.split(':')[0])) if amp \
+        else nullcontext
+
+    if mode == 'inference':
+        model.eval()
+
+        def step():
+            with torch.no_grad(), autocast():
+                model(inputs, mode='tensor')
+            _sync(device)
+    elif mode == 'train':
+        model.train()
+
+        def step():
+            model.zero_grad(set_to_none=True)
+            with autocast():
+                losses = model(inputs, samples, mode='loss')
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
+            loss.backward()
+            _sync(device)
+    else:
+        raise ValueError(f"mode must be 'inference' or 'train', got {mode!r}")
+    return step
+
+
+def time_alternating(steps: Dict[str, Callable[[], None]],
+                     repeats: int = 10,
+                     warmup: int = 2) -> Dict[str, List[float]]:
+    """Time callables alternately after ``warmup`` rounds, reversing the
+    order every other round (A B, B A, A B, ...) so that neither side always
+    runs first.
+
+    Args:
+        steps (dict[str, Callable]): Name -> step.
+        repeats (int): Timed rounds. Defaults to 10.
+        warmup (int): Untimed rounds first. Defaults to 2.
+
+    Returns:
+        dict[str, list[float]]: Name -> seconds of each timed round.
+    """
+    times = {name: [] for name in steps}
+    for r in range(warmup + repeats):
+        order = list(steps.items())
+        for name, step in (order if r % 2 == 0 else order[::-1]):
+            start = time.perf_counter()
+            step()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def pair_ratio(times: Dict[str, List[float]], ours: str,
+               baseline: str) -> float:
+    """Median of the per-round ratios ``ours / baseline``."""
+    return statistics.median(
+        a / b for a, b in zip(times[ours], times[baseline]))
+
+
+def saved_activation_bytes(model: torch.nn.Module,
+                           inputs: torch.Tensor,
+                           samples: list) -> int:
+    """Bytes of the distinct tensors autograd saves for one training step.
+
+    This is the memory a training forward keeps alive until backward
+    (activations), counted exactly, independently of the allocator.
+
+    Args:
+        model (torch.nn.Module): A recognizer.
+        inputs (torch.Tensor): ``(B, T * F, 3, H, W)`` frames.
+        samples (list): Data samples with labels.
+
+    Returns:
+        int: Bytes of distinct saved storages (parameters excluded).
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in params:
+            storages[ptr] = storage.nbytes()
+        return t
+
+    model.train()
+    model.zero_grad(set_to_none=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        losses = model(inputs, samples, mode='loss')
+    loss = sum(v for k, v in losses.items() if 'loss' in k)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values())
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def _peak_rss_worker(cfg_dict, batch_size, size, threads, queue):
+    try:
+        torch.set_num_threads(threads)
+        import h2cn_mmaction  # noqa: F401  (registers our modules)
+        cfg = Config(cfg_dict)
+        model = build_recognizer(cfg)
+        inputs, samples = make_batch(cfg, batch_size, size)
+        step = make_step(model, inputs, samples, 'train')
+        gc.collect()
+        before = _status_kib('VmRSS')
+        # reset the high-water mark to the current RSS (Linux >= 4.0)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        step()
+        queue.put((_status_kib('VmHWM') - before) * 1024)
+    except BaseException as e:  # report to the parent, never hang it
+        queue.put(e)
+
+
+def peak_train_memory(cfg: Config,
+                      batch_size: int = 1,
+                      size: int = 224,
+                      device: str = 'cpu',
+                      threads: int = 2) -> int:
+    """Peak memory of one training forward + backward, in bytes.
+
+    On CUDA: ``torch.cuda.max_memory_allocated`` during the step, beyond
+    what was allocated before it. On CPU: the rise of the process' resident
+    set size (Linux ``VmHWM``) during the first training step of a fresh
+    process that has just built the model, so that no allocator cache of an
+    earlier step hides memory.
+
+    Args:
+        cfg (Config): From :func:`load_config`.
+        batch_size (int): Clips per step. Defaults to 1.
+        size (int): Spatial size. Defaults to 224.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
+        threads (int): CPU threads of the worker process. Defaults to 2.
+
+    Returns:
+        int: Peak bytes.
+    """
+    if device.startswith('cuda'):
+        model = build_recognizer(cfg, device)
+        inputs, samples = make_batch(cfg, batch_size, size, device)
+        step = make_step(model, inputs, samples, 'train', device)
+        step()  # allocate the gradients once
+        model.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        peak = torch.cuda.max_memory_allocated() - base
+        del model, inputs, samples, step
+        torch.cuda.empty_cache()
+        return peak
+    if not os.path.exists('/proc/self/clear_refs'):
+        raise RuntimeError('CPU peak memory needs Linux /proc (VmHWM).')
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(
+        target=_peak_rss_worker,
+        args=(cfg.to_dict(), batch_size, size, threads, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@contextmanager
+def _quiet_stderr():
+    """Silence the C-level stderr (FFmpeg's messages) for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def transcode_videos(videos: Sequence[str], out_dir: str,
+                     size: tuple = (427, 240), fps: float = 12.0) -> List[str]:
+    """Re-encode videos like Something-Something V2's: VP9 WebM, 240 high.
+
+    Decoding cost depends on the codec; the synthetic benchmark writes cheap
+    MPEG-4 part 2, SSv2 ships VP9. Falls back to MPEG-4 (``.mp4``) where
+    OpenCV cannot write VP9.
+
+    Args:
+        videos (Sequence[str]): Source videos.
+        out_dir (str): Output directory (created).
+        size (tuple): ``(width, height)``. Defaults to ``(427, 240)``.
+        fps (float): Frame rate. Defaults to 12.
+
+    Returns:
+        list[str]: The new files.
+    """
+    import cv2
+    import decord
+    os.makedirs(out_dir, exist_ok=True)
+    outs = []
+    for i, path in enumerate(videos):
+        frames = decord.VideoReader(path)
+        frames = frames.get_batch(list(range(len(frames)))).asnumpy()
+        for fourcc, ext in (('VP90', 'webm'), ('mp4v', 'mp4')):
+            out = os.path.join(out_dir, f'{i:03d}.{ext}')
+            with _quiet_stderr():  # FFmpeg's note on the VP90 tag
+                writer = cv2.VideoWriter(
+                    out, cv2.VideoWriter_fourcc(*fourcc), fps, size)
+            if writer.isOpened():
+                break
+        for frame in frames:
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+        outs.append(out)
+    return outs
+
+
+def describe_videos(videos: Sequence[str]) -> dict:
+    """Count, container, size and frames of the videos (from the first)."""
+    import decord
+    reader = decord.VideoReader(videos[0])
+    h, w = reader[0].shape[:2]
+    return dict(count=len(videos), ext=os.path.splitext(videos[0])[1],
+                width=w, height=h, frames=len(reader))
+
+
+def time_pipelines(pipelines: Dict[str, Sequence[dict]],
+                   videos: Sequence[str],
+                   repeats: int = 3) -> Dict[str, List[float]]:
+    """Time data pipelines on the same videos, alternating per video.
+
+    OpenCV runs single-threaded, as MMEngine's default ``env_cfg`` sets it.
+
+    Args:
+        pipelines (dict[str, list[dict]]): Name -> MMAction2 pipeline config
+            starting with ``DecordInit``.
+        videos (Sequence[str]): Video files.
+        repeats (int): Passes over ``videos``. Defaults to 3.
+
+    Returns:
+        dict[str, list[float]]: Name -> seconds per clip, one per
+        (pass, video).
+    """
+    import cv2
+    from mmaction.registry import TRANSFORMS
+    from mmengine.dataset import Compose
+    init_default_scope('mmaction')
+    # as MMEngine's env_cfg (opencv_num_threads=0) sets it for training
+    cv2.setNumThreads(0)
+    composed = {
+        name: Compose([TRANSFORMS.build(t) for t in p])
+        for name, p in pipelines.items()
+    }
+    times = {name: [] for name in pipelines}
+    for _ in range(repeats):
+        for path in videos:
+            for name, pipeline in composed.items():
+                data = dict(filename=path, label=0, start_index=0,
+                            modality='RGB')
+                start = time.perf_counter()
+                pipeline(data)
+                times[name].append(time.perf_counter() - start)
+    return times

@@ -1,0 +1,258 @@
+"""Time H²CN against MMAction2's TSM side by side, in one process.
+
+For every number of keyframes, both recognizers are built with random
+weights and run alternately (ours, TSM, ours, TSM, ...) after a warm-up; each
+figure is the median of the per-pair ratios ours / TSM:
+
+* inference forward (eval mode, no grad, class scores),
+* training forward + backward (train mode, loss),
+* peak training memory (CPU: a fresh process per model, rise of the resident
+  set during one step; CUDA: ``max_memory_allocated``) and the bytes autograd
+  saves for backward,
+* the data pipeline: decord decoding + transforms of our T x 5 frames against
+  TSM's T frames, on the same videos (synthetic clips re-encoded like SSv2
+  unless ``--videos``), as configured and with MMAction2's fused (lazy)
+  crop/resize (``h2cn_mmaction.config_utils.with_fused_resize``) on our side.
+
+Example:
+    python tools/benchmark.py                          # CPU, 2 threads
+    python tools/benchmark.py --device cuda --amp --channels-last
+    python tools/benchmark.py --segments 8 --repeats 5 --out bench.json
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+
+import h2cn_mmaction  # noqa: F401  (registers our modules)
+from h2cn_mmaction.config_utils import (mmaction_config, with_fused_resize,
+                                        with_num_clips)
+from h2cn_mmaction.utils import benchmark as bm
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TSM = 'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--config', default=osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv2.py'),
+        help='our recognizer config (its data pipeline is timed too)')
+    parser.add_argument(
+        '--baseline', default=None,
+        help=f'baseline config (default: MMAction2\'s {TSM})')
+    parser.add_argument('--segments', type=int, nargs='+', default=[8, 16],
+                        help='keyframes T to benchmark (default: 8 16)')
+    parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=10,
+                        help='timed pairs per measurement (default: 10)')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2,
+                        help='CPU threads (torch.set_num_threads)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast (CUDA: float16/bfloat16)')
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--skip', nargs='*', default=[],
+                        choices=['inference', 'train', 'memory', 'pipeline'])
+    parser.add_argument(
+        '--videos', default=None,
+        help='directory of videos for the pipeline timing (default: '
+        'synthetic benchmark clips re-encoded like Something-Something V2: '
+        '427x240 VP9 WebM, 12 fps, 48 frames, in a temp dir)')
+    parser.add_argument('--num-videos', type=int, default=12)
+    parser.add_argument('--out', default=None, help='write results as JSON')
+    return parser.parse_args(argv)
+
+
+def _ms(seconds):
+    return statistics.median(seconds) * 1e3
+
+
+def bench_models(args, segments):
+    ours = bm.load_config(args.config, segments)
+    base = bm.load_config(args.baseline or mmaction_config(TSM), segments)
+    res = dict(segments=segments)
+    models = dict(
+        ours=bm.build_recognizer(ours, args.device, args.channels_last),
+        tsm=bm.build_recognizer(base, args.device, args.channels_last))
+    batches = dict(
+        ours=bm.make_batch(ours, args.batch_size, args.size, args.device),
+        tsm=bm.make_batch(base, args.batch_size, args.size, args.device))
+    if args.channels_last:
+        for name, (x, s) in batches.items():
+            batches[name] = (x.contiguous(memory_format=torch.channels_last)
+                             if x.dim() == 4 else x, s)
+    for mode in ('inference', 'train'):
+        if mode in args.skip:
+            continue
+        steps = {
+            name: bm.make_step(models[name], *batches[name], mode,
+                               args.device, args.amp)
+            for name in models
+        }
+        times = bm.time_alternating(steps, args.repeats, args.warmup)
+        res[mode] = dict(
+            ours_ms=_ms(times['ours']),
+            tsm_ms=_ms(times['tsm']),
+            ratio=bm.pair_ratio(times, 'ours', 'tsm'))
+        print(f'  T={segments} {mode:9s}: ours {res[mode]["ours_ms"]:8.1f} ms'
+              f'  TSM {res[mode]["tsm_ms"]:8.1f} ms  ratio '
+              f'{res[mode]["ratio"]:.3f}', flush=True)
+    if 'memory' not in args.skip:
+        saved = {
+            name: bm.saved_activation_bytes(models[name], *batches[name])
+            for name in models
+        }
+        del models, batches
+        peaks = {name: [] for name in ('ours', 'tsm')}
+        for _ in range(2):
+            for name, cfg in (('ours', ours), ('tsm', base)):
+                peaks[name].append(
+                    bm.peak_train_memory(cfg, args.batch_size, args.size,
+                                         args.device, args.threads))
+        res['memory'] = dict(
+            ours_peak_mib=statistics.median(peaks['ours']) / 2**20,
+            tsm_peak_mib=statistics.median(peaks['tsm']) / 2**20,
+            ratio=statistics.median(peaks['ours']) /
+            statistics.median(peaks['tsm']),
+            ours_saved_mib=saved['ours'] / 2**20,
+            tsm_saved_mib=saved['tsm'] / 2**20,
+            saved_ratio=saved['ours'] / saved['tsm'])
+        m = res['memory']
+        print(f'  T={segments} memory   : ours {m["ours_peak_mib"]:8.1f} MiB'
+              f'  TSM {m["tsm_peak_mib"]:8.1f} MiB  ratio {m["ratio"]:.3f}'
+              f'  (saved for backward: ratio {m["saved_ratio"]:.3f})',
+              flush=True)
+    return res, ours, base
+
+
+def bench_pipelines(args, segments, ours, base, videos):
+    res = {}
+    for split in ('train', 'val', 'train (fused resize)',
+                  'val (fused resize)'):
+        key = f'{split.split()[0]}_pipeline'
+        pipeline = with_num_clips(ours[key], segments)
+        if 'fused' in split:  # MMAction2's lazy crop/resize/flip + Fuse
+            pipeline = with_fused_resize(pipeline)
+        pipelines = dict(
+            ours=pipeline, tsm=with_num_clips(base[key], segments))
+        times = bm.time_pipelines(pipelines, videos, repeats=3)
+        res[split] = dict(
+            ours_ms=_ms(times['ours']),
+            tsm_ms=_ms(times['tsm']),
+            ratio=bm.pair_ratio(times, 'ours', 'tsm'))
+        print(f'  T={segments} pipeline {split:20s}: ours '
+              f'{res[split]["ours_ms"]:6.1f} ms  TSM '
+              f'{res[split]["tsm_ms"]:6.1f} ms per clip  ratio '
+              f'{res[split]["ratio"]:.3f}', flush=True)
+    return res
+
+
+def pipeline_videos(args, tmp):
+    if args.videos:
+        videos = sorted(
+            p for ext in ('mp4', 'avi', 'webm', 'mkv')
+            for p in glob.glob(osp.join(args.videos, f'**/*.{ext}'),
+                               recursive=True))
+        if not videos:
+            raise SystemExit(f'--videos {args.videos}: no video files found')
+        return videos[:args.num_videos]
+    from h2cn_mmaction.datasets.synthetic import generate_dataset
+    out = osp.join(tmp, 'synthetic')
+    generate_dataset(out, seed=0, size=240, frames=48, train_per_class=1,
+                     val_per_class=1, test_per_class=1, progress=False)
+    square = sorted(
+        glob.glob(osp.join(out, 'videos', '**', '*.mp4'),
+                  recursive=True))[:args.num_videos]
+    return bm.transcode_videos(square, osp.join(tmp, 'ssv2_like'))
+
+
+def machine(args):
+    info = dict(
+        date=time.strftime('%Y-%m-%d'),
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        device=args.device)
+    if args.device.startswith('cuda'):
+        info['gpu'] = torch.cuda.get_device_name()
+    return info
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.device.startswith('cuda'):
+        torch.backends.cudnn.benchmark = True
+    results = dict(machine=machine(args), args=vars(args), runs=[])
+    print(f'# {results["machine"]}', flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = None
+        for segments in args.segments:
+            res, ours, base = bench_models(args, segments)
+            if 'pipeline' not in args.skip:
+                if videos is None:
+                    videos = pipeline_videos(args, tmp)
+                    results['pipeline_videos'] = bm.describe_videos(videos)
+                    print(f'# pipeline videos: '
+                          f'{results["pipeline_videos"]}', flush=True)
+                res['pipeline'] = bench_pipelines(args, segments, ours, base,
+                                                  videos)
+            results['runs'].append(res)
+    print_table(results)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+        print(f'wrote {args.out}')
+    return results
+
+
+def markdown_table(results):
+    """The results as a Markdown table (also what ``--out`` runs print)."""
+    rows = [('T', 'measure', 'H2CN', 'TSM', 'H2CN / TSM')]
+    for run in results['runs']:
+        t = run['segments']
+        for mode in ('inference', 'train'):
+            if mode in run:
+                r = run[mode]
+                label = 'inference forward (ms)' if mode == 'inference' \
+                    else 'training forward + backward (ms)'
+                rows.append((t, label, f'{r["ours_ms"]:.1f}',
+                             f'{r["tsm_ms"]:.1f}', f'{r["ratio"]:.3f}'))
+        if 'memory' in run:
+            m = run['memory']
+            rows.append((t, 'training peak memory (MiB)',
+                         f'{m["ours_peak_mib"]:.0f}',
+                         f'{m["tsm_peak_mib"]:.0f}', f'{m["ratio"]:.3f}'))
+            rows.append((t, 'saved for backward (MiB)',
+                         f'{m["ours_saved_mib"]:.0f}',
+                         f'{m["tsm_saved_mib"]:.0f}',
+                         f'{m["saved_ratio"]:.3f}'))
+        for split, r in run.get('pipeline', {}).items():
+            rows.append((t, f'{split} pipeline (ms/clip)',
+                         f'{r["ours_ms"]:.1f}', f'{r["tsm_ms"]:.1f}',
+                         f'{r["ratio"]:.3f}'))
+    lines = ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    lines.insert(1, '|---|---|---|---|---|')
+    return '\n'.join(lines)
+
+
+def print_table(results):
+    print(markdown_table(results))
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main() else 1)
