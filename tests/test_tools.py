@@ -504,6 +504,20 @@ def test_demo_prints_top5(dataset, trained):
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
+def test_demo_checkpoint_for_other_classes_is_a_clear_error(dataset, trained):
+    """MMAction2's init_recognizer only warns and predicts with a random
+    head; tools/demo.py stops with the key to change."""
+    work, _ = trained
+    video = dataset / 'videos' / 'test' / '00000.mp4'
+    proc = run([sys.executable, 'tools/demo.py', video, CONFIG,
+                work / 'epoch_2.pth', '--cfg-options',
+                f'model.cls_head.num_classes={NUM_CLASSES + 3}'])
+    out = check(proc, returncode=1)  # stdout holds stderr too
+    err = out.strip().splitlines()[-1]
+    assert err.startswith('tools/demo.py: error:'), out[-2000:]
+    assert 'num_classes' in err and 'Traceback' not in out
+
+
 @pytest.mark.parametrize('kind', ['missing', 'empty', 'undecodable'])
 def test_demo_bad_video_is_a_clear_error(trained, tmp_path, kind):
     work, _ = trained

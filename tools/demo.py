@@ -1,6 +1,7 @@
 """Recognize the action in one video file (MMAction2's demo/demo.py).
 
-Builds the recognizer with :func:`mmaction.apis.init_recognizer`, runs the
+Builds the recognizer with :func:`h2cn_mmaction.apis.init_recognizer`
+(MMAction2's, plus a check that the checkpoint fits the model), runs the
 config's ``test_pipeline`` through :func:`mmaction.apis.inference_recognizer`
 and prints the top-5 classes. A rawframe test pipeline (the
 Something-Something configs) is switched to decord video decoding::
@@ -72,13 +73,17 @@ def main(argv=None):
         _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 
-    from mmaction.apis import init_recognizer
+    from h2cn_mmaction.apis.inference import init_recognizer
+    from h2cn_mmaction.engine.errors import CheckpointMismatchError
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     # what inference_recognizer runs: a video file is the input
     cfg.test_pipeline = video_test_pipeline(cfg)
-    model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    try:  # a checkpoint for other classes/depth is an error, not a warning
+        model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    except CheckpointMismatchError as exc:
+        _fail(str(exc))
     try:
         results = recognize_video(
             model, args.video, topk=args.topk, class_names=class_names)

@@ -108,14 +108,18 @@ def main(argv=None):
         _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 
-    from mmaction.apis import init_recognizer
+    from h2cn_mmaction.apis.inference import init_recognizer
+    from h2cn_mmaction.engine.errors import CheckpointMismatchError
 
     rows = []
     for (config, checkpoint), title in zip(models, titles):
         cfg = Config.fromfile(config)
         cfg.merge_from_dict(args.cfg_options)
         cfg.test_pipeline = video_test_pipeline(cfg)
-        model = init_recognizer(cfg, checkpoint, device=args.device)
+        try:  # a checkpoint for other classes/depth is an error
+            model = init_recognizer(cfg, checkpoint, device=args.device)
+        except CheckpointMismatchError as exc:
+            _fail(str(exc))
         try:
             row = response_maps(
                 model,

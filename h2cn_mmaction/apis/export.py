@@ -99,7 +99,7 @@ def build_recognizer(config: Union[str, Config],
         ExportError: The config or checkpoint file does not exist.
     """
     import h2cn_mmaction  # noqa: F401  (registries, weights-only loading)
-    from mmaction.apis import init_recognizer
+    from .inference import init_recognizer  # checks the checkpoint fits
     if isinstance(config, str):
         if not osp.isfile(config):
             raise ExportError(f'config file not found: {config}')
