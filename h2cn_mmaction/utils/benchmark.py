@@ -204,7 +204,9 @@ def saved_activation_bytes(model: torch.nn.Module,
     """Bytes of the distinct tensors autograd saves for one training step.
 
     This is the memory a training forward keeps alive until backward
-    (activations), counted exactly, independently of the allocator.
+    (activations), counted exactly, independently of the allocator; tensors
+    kept as recipes (:func:`h2cn_mmaction.models.ops.recompute_derived`)
+    count as the inputs they keep.
 
     Args:
         model (torch.nn.Module): A recognizer.
@@ -224,9 +226,15 @@ def saved_activation_bytes(model: torch.nn.Module,
             storages[ptr] = storage.nbytes()
         return t
 
+    def observe(tensors):
+        for t in tensors:
+            pack(t)
+
+    from ..models.ops.recompute import observe_saved
     model.train()
     model.zero_grad(set_to_none=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            observe_saved(observe):
         losses = model(inputs, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()

@@ -9,6 +9,7 @@ from mmaction.models.backbones.resnet_tsm import ResNetTSM
 from mmaction.registry import MODELS
 
 from ..blocks import CMCB, FMCB, CMCBWrapper
+from ..ops import recompute_derived
 
 
 @MODELS.register_module()
@@ -182,6 +183,14 @@ class ResNetH2CN(ResNetTSM):
                 f'ResNetH2CN expects (N * {self.num_segments}, '
                 f'{frames} frames * {self.in_channels} channels, H, W) '
                 f'inputs, got {tuple(x.shape)}.')
+        # the gated CMCB outputs and the FMCB's channels-last copies are
+        # kept for backward as recipes (ops.recompute_derived)
+        with recompute_derived():
+            return self._forward(x)
+
+    def _forward(self, x: torch.Tensor):
+        """:meth:`forward` after the input check."""
+        frames = self.frames_per_segment
         nt, _, h, w = x.shape
         stacked = x.view(nt, frames, self.in_channels, h, w)
         out = self.maxpool(self.conv1(stacked[:, self.keyframe_index]))

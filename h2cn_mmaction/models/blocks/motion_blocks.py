@@ -10,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
-from ..ops import AvgPool2x2, HourglassConv
+from ..ops import (AvgPool2x2, HourglassConv, register_derived,
+                   to_channels_last)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -151,7 +152,8 @@ class FMCB(nn.Module):
         # The 7x7 conv, its BN and the max-pool over 64 channels run faster
         # channels-last (oneDNN on CPU, cuDNN); BNs over 3 or 9 channels do
         # not.
-        x = self.conv(x.contiguous(memory_format=torch.channels_last))
+        x = self.conv(register_derived(to_channels_last(x), to_channels_last,
+                                       x))
         return self.maxpool(x).contiguous(memory_format=out_format)
 
 
@@ -249,7 +251,9 @@ class CMCB(nn.Module):
         if inplace and not (torch.is_grad_enabled() and
                             (x.requires_grad or gate.requires_grad)):
             return x.mul_(gate)
-        return x * gate
+        # what the next conv keeps for backward: rebuilt from x and gate,
+        # which the product keeps anyway (ops.recompute_derived)
+        return register_derived(x * gate, torch.mul, x, gate)
 
 
 class CMCBWrapper(nn.Module):

@@ -15,6 +15,8 @@ from typing import List
 import torch
 import torch.nn as nn
 
+from .recompute import register_derived
+
 _SPATIAL_AGGS = ('conv', 'avgpool')
 _TEMPORAL_PADDINGS = ('same', 'valid')
 
@@ -250,9 +252,15 @@ def _spatial(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
     converted there and back."""
     if isinstance(agg, nn.Conv2d) and x.device.type == 'cpu' and \
             x.is_contiguous():
-        cl = torch.channels_last
-        return agg(x.contiguous(memory_format=cl)).contiguous()
+        # the copy is what the conv keeps for backward: keep x instead
+        x_cl = register_derived(to_channels_last(x), to_channels_last, x)
+        return agg(x_cl).contiguous()
     return agg(x)
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the channels-last memory format."""
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 _COVERAGE_CACHE = {}
