@@ -346,3 +346,20 @@ def test_every_config_uses_the_crash_safe_hook():
         hook = Config.fromfile(path).default_hooks.checkpoint
         assert hook.type == 'CrashSafeCheckpointHook', path
     assert HOOKS.get('CrashSafeCheckpointHook') is CrashSafeCheckpointHook
+
+
+def test_tools_train_resume_with_a_dangling_pointer_is_one_line(
+        dataset, tmp_path):
+    """tools/train.py --resume prints the message, not a traceback."""
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py'] +
+        train_args(dataset, tmp_path, max_epochs=1, resume=True),
+        cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith('tools/train.py: error: Cannot resume:'), last
+    assert 'which does not exist' in last
+    assert 'Traceback' not in proc.stdout
+    assert not list(tmp_path.glob('*.pth'))

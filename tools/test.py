@@ -32,7 +32,8 @@ from mmengine.runner import Runner
 from h2cn_mmaction.apis import VideoVisualizationHook  # noqa: F401
 from h2cn_mmaction.apis import setup_cpu_distributed
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
-                                  add_input_check_hook, check_config)
+                                  add_input_check_hook, check_config,
+                                  is_user_error)
 
 
 def parse_args():
@@ -172,7 +173,12 @@ def main():
             f'{runner.rank} of world_size {runner.world_size}.')
 
     # start testing
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except Exception as exc:  # bad input: one line that says what to fix
+        if is_user_error(exc):
+            raise SystemExit(f'tools/test.py: error: {exc}') from None
+        raise
 
     if is_main_process():
         if args.dump is not None:

@@ -24,7 +24,8 @@ from mmengine.runner import Runner
 
 from h2cn_mmaction.apis import setup_cpu_distributed
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
-                                  add_input_check_hook, check_config)
+                                  add_input_check_hook, check_config,
+                                  is_user_error)
 
 
 def parse_args():
@@ -173,7 +174,12 @@ def main():
             f'{runner.rank} of world_size {runner.world_size}.')
 
     # start training
-    runner.train()
+    try:
+        runner.train()
+    except Exception as exc:  # bad input: one line that says what to fix
+        if is_user_error(exc):
+            raise SystemExit(f'tools/train.py: error: {exc}') from None
+        raise
 
     rank, world_size = get_dist_info()
     # every rank reports (only rank 0 writes the log file)

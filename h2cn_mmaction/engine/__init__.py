@@ -7,7 +7,8 @@ config, before anything is built.
 """
 from .checks import (check_annotation_labels, check_checkpoint, check_config,
                      check_datasets, infer_resnet_depth)
-from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
+from .errors import (AnnotationError, CheckpointMismatchError,
+                     ConfigCheckError, is_user_error, user_error)
 from .hooks import InputCheckHook, add_input_check_hook
 # crash-safe checkpoints (the 'atomic_local' file backend and its hook)
 from .checkpoint_hook import CrashSafeCheckpointHook, check_resume_pointer
@@ -17,7 +18,7 @@ __all__ = [
     'AnnotationError', 'CheckpointMismatchError', 'ConfigCheckError',
     'InputCheckHook', 'add_input_check_hook', 'check_annotation_labels',
     'check_checkpoint', 'check_config', 'check_datasets',
-    'infer_resnet_depth'
+    'infer_resnet_depth', 'is_user_error', 'user_error'
 ]
 __all__ += [
     'AtomicLocalBackend', 'CrashSafeCheckpointHook', 'atomic_write',

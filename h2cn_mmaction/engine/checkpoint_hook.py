@@ -27,6 +27,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
 from mmaction.registry import HOOKS
+from .errors import user_error
 from .fileio import atomic_write, remove_stale_temp_files
 
 POINTER = 'last_checkpoint'
@@ -59,14 +60,14 @@ def check_resume_pointer(work_dir: str) -> Optional[str]:
            f'PATH, or cfg.load_from with cfg.resume=True), or delete '
            f'{pointer} to start from scratch.')
     if not target:
-        raise ValueError(
+        raise user_error(ValueError(
             f'Cannot resume: {pointer} is empty (a run was killed while '
-            f'MMEngine rewrote it). {how}')
+            f'MMEngine rewrote it). {how}'))
     if not _is_remote(target) and not osp.isfile(target):
-        raise FileNotFoundError(
+        raise user_error(FileNotFoundError(
             f'Cannot resume: {pointer} names {target}, which does not exist '
             f'(deleted or moved, or the work dir was copied from elsewhere). '
-            f'{how}')
+            f'{how}'))
     return target
 
 

@@ -16,3 +16,29 @@ class AnnotationError(ValueError):
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not fit the model the config builds."""
+
+
+def user_error(exc: BaseException) -> BaseException:
+    """Mark ``exc`` (of a built-in type) as a problem of the user's input
+    whose message says what to fix: ``tools/`` print it on one line instead
+    of a traceback.
+
+    Args:
+        exc (BaseException): The exception.
+
+    Returns:
+        BaseException: ``exc``.
+    """
+    exc.h2cn_user_error = True
+    return exc
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is bad input with a message that says what to fix:
+    the errors of this module, the weights-only loader's refusals and
+    damaged-file errors, or an exception marked by :func:`user_error`."""
+    from ..checkpoint import CheckpointCorruptedError, CheckpointRefusedError
+    return isinstance(exc, (ConfigCheckError, AnnotationError,
+                            CheckpointMismatchError, CheckpointRefusedError,
+                            CheckpointCorruptedError)) or \
+        getattr(exc, 'h2cn_user_error', False)
