@@ -272,13 +272,13 @@ def _coverage(size: int, offsets: List[int], like: torch.Tensor) -> torch.Tensor
     ``[0, size)``. Cached per size, offsets, device and dtype (outside
     ``torch.compile``, which folds them as constants)."""
     key = (size, tuple(offsets), like.device, like.dtype)
-    cached = None if torch.compiler.is_compiling() else \
-        _COVERAGE_CACHE.get(key)
+    use_cache = not torch.compiler.is_compiling()
+    cached = _COVERAGE_CACHE.get(key) if use_cache else None
     if cached is None:
         pos = torch.arange(size, device=like.device)
         off = torch.tensor(offsets, device=like.device)[:, None]
         cached = ((pos >= off) & (pos < size + off)).to(like.dtype)
-        if not torch.compiler.is_compiling():
+        if use_cache:
             _COVERAGE_CACHE[key] = cached
     return cached
 
