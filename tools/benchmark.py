@@ -88,10 +88,6 @@ def bench_models(args, segments):
     batches = dict(
         ours=bm.make_batch(ours, args.batch_size, args.size, args.device),
         tsm=bm.make_batch(base, args.batch_size, args.size, args.device))
-    if args.channels_last:
-        for name, (x, s) in batches.items():
-            batches[name] = (x.contiguous(memory_format=torch.channels_last)
-                             if x.dim() == 4 else x, s)
     for mode in ('inference', 'train'):
         if mode in args.skip:
             continue

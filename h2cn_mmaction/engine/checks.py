@@ -28,7 +28,7 @@ from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
 
 __all__ = [
     'check_config', 'check_datasets', 'check_checkpoint',
-    'check_annotation_labels', 'infer_resnet_depth'
+    'check_annotation_labels', 'infer_resnet_depth', 'model_takes_arg'
 ]
 
 SPLITS = ('train', 'val', 'test')
@@ -73,6 +73,12 @@ def _init_params(cls: type) -> Iterator[inspect.Parameter]:
 def _has_arg(cls: Optional[type], name: str) -> bool:
     """Whether ``cls`` (or a base it forwards to) takes ``name``."""
     return cls is not None and any(p.name == name for p in _init_params(cls))
+
+
+def model_takes_arg(type_, name: str) -> bool:
+    """Whether the registered model ``type_`` (or a base it forwards to)
+    takes the constructor argument ``name``."""
+    return _has_arg(_registered(_models_registry(), type_), name)
 
 
 def _arg(cfg: Mapping, cls: Optional[type], name: str, fallback=None):

@@ -6,7 +6,6 @@ measurement is reported as the median of the per-pair ratios, so that a
 machine that slows down or speeds up during the run affects both sides alike.
 """
 import gc
-import inspect
 import multiprocessing as mp
 import os
 import statistics
@@ -44,19 +43,12 @@ def load_config(config: Union[str, Config],
         cfg.model.backbone.pretrained = None
     if num_segments is not None:
         cfg.model.backbone.num_segments = num_segments
+        init_default_scope(cfg.get('default_scope', 'mmaction'))
+        from ..engine.checks import model_takes_arg
         if 'num_segments' in cfg.model.cls_head or \
-                _accepts(cfg.model.cls_head.type, 'num_segments'):
+                model_takes_arg(cfg.model.cls_head.type, 'num_segments'):
             cfg.model.cls_head.num_segments = num_segments
     return cfg
-
-
-def _accepts(model_type: str, arg: str) -> bool:
-    """Whether the registered model ``model_type`` takes ``arg``."""
-    from mmaction.registry import MODELS
-    init_default_scope('mmaction')
-    cls = MODELS.get(model_type)
-    return cls is not None and \
-        arg in inspect.signature(cls.__init__).parameters
 
 
 def build_recognizer(cfg: Config, device: str = 'cpu',
@@ -79,8 +71,10 @@ def build_recognizer(cfg: Config, device: str = 'cpu',
     from mmaction.registry import MODELS
     model = MODELS.build(cfg.model)
     model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    if channels_last:  # the 2-D convs (HgC's alpha is a 5-D Conv3d weight)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
     return model
 
 

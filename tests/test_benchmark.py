@@ -1,0 +1,62 @@
+"""tools/benchmark.py runs end to end (no timing is asserted: speed targets
+live in docs/benchmarks.md, not in tests)."""
+import glob
+import importlib.util
+import json
+import os.path as osp
+
+from conftest import ROOT
+from h2cn_mmaction.datasets import generate_dataset
+from h2cn_mmaction.utils import benchmark as bm
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(ROOT, 'tools', 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    tool = _tool()
+    # 16 keyframes on both sides (TSMHead's num_segments too), channels-last
+    res = tool.main([
+        '--segments', '16', '--size', '32', '--repeats', '1', '--warmup',
+        '0', '--skip', 'memory', 'pipeline', '--channels-last', '--out',
+        str(out)
+    ])
+    saved = json.loads(out.read_text())
+    assert saved['runs'] == json.loads(json.dumps(res['runs']))
+    run, = saved['runs']
+    assert run['segments'] == 16
+    for mode in ('inference', 'train'):
+        assert run[mode]['ours_ms'] > 0 and run[mode]['tsm_ms'] > 0
+        assert run[mode]['ratio'] > 0
+    table = tool.markdown_table(saved)
+    assert table.splitlines()[0] == '| T | measure | H2CN | TSM | H2CN / TSM |'
+    assert '| 16 | training forward + backward (ms) |' in table
+    assert table in capsys.readouterr().out
+
+
+def test_pipelines_time_the_same_videos(tmp_path):
+    generate_dataset(tmp_path / 'data', size=64, frames=24,
+                     train_per_class=1, val_per_class=0, test_per_class=0,
+                     num_pairs=1, max_distractors=0, progress=False)
+    square = sorted(glob.glob(str(tmp_path / 'data' / 'videos' / '**' /
+                                  '*.mp4'), recursive=True))
+    videos = bm.transcode_videos(square, str(tmp_path / 'ssv2'),
+                                 size=(96, 64))
+    info = bm.describe_videos(videos)
+    assert info['count'] == 2 and (info['width'], info['height']) == (96, 64)
+    assert info['frames'] == 24
+    ours = bm.load_config(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv2.py'),
+                          2)
+    pipeline = [s for s in ours.val_pipeline if s['type'] != 'Resize']
+    pipeline = [dict(s, num_clips=2) if 'SampleFrames' in s['type'] else s
+                for s in pipeline]
+    times = bm.time_pipelines(dict(a=pipeline, b=pipeline), videos,
+                              repeats=2)
+    assert len(times['a']) == len(times['b']) == 4
+    assert all(t > 0 for t in times['a'] + times['b'])
