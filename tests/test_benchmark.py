@@ -5,6 +5,9 @@ import importlib.util
 import json
 import os.path as osp
 
+import pytest
+import torch
+
 from conftest import ROOT
 from h2cn_mmaction.datasets import generate_dataset
 from h2cn_mmaction.utils import benchmark as bm
@@ -24,8 +27,8 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
     # 16 keyframes on both sides (TSMHead's num_segments too), channels-last
     res = tool.main([
         '--segments', '16', '--size', '32', '--repeats', '1', '--warmup',
-        '0', '--skip', 'memory', 'pipeline', '--channels-last', '--out',
-        str(out)
+        '0', '--skip', 'memory', 'pipeline', '--channels-last', '--profile',
+        '--out', str(out)
     ])
     saved = json.loads(out.read_text())
     assert saved['runs'] == json.loads(json.dumps(res['runs']))
@@ -34,6 +37,13 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
     for mode in ('inference', 'train'):
         assert run[mode]['ours_ms'] > 0 and run[mode]['tsm_ms'] > 0
         assert run[mode]['ratio'] > 0
+        for side in ('ours', 'tsm'):  # CPU: operators per step
+            prof = run[mode]['profile'][side]
+            assert prof['count'] > 0 and prof['ms'] > 0
+        # H2CN dispatches more operators than TSM (CMCBs, FMCB)
+        assert run[mode]['profile']['ours']['count'] > \
+            run[mode]['profile']['tsm']['count']
+        assert len(run[mode]['profile']['ours']['top']) == 5
     table = tool.markdown_table(saved)
     assert table.splitlines()[0] == '| T | measure | H2CN | TSM | H2CN / TSM |'
     assert '| 16 | training forward + backward (ms) |' in table
@@ -60,3 +70,9 @@ def test_pipelines_time_the_same_videos(tmp_path):
                               repeats=2)
     assert len(times['a']) == len(times['b']) == 4
     assert all(t > 0 for t in times['a'] + times['b'])
+
+
+def test_cuda_graph_needs_cuda():
+    with pytest.raises(ValueError, match='cuda_graph needs a CUDA device'):
+        bm.make_step(torch.nn.Linear(1, 1), torch.zeros(1), [], 'inference',
+                     'cpu', cuda_graph=True)

@@ -184,10 +184,14 @@ def test_gradients_reach_all_parameters():
 
 @pytest.mark.parametrize('kernel,slope,agg,padding,mult', CASES)
 @pytest.mark.parametrize('size', [(11, 13), (2, 3)])
+@pytest.mark.parametrize('onnx_path', [False, True], ids=['', 'onnx_export'])
 def test_pooled_is_the_spatial_mean_of_forward(kernel, slope, agg, padding,
-                                               mult, size):
+                                               mult, size, onnx_path,
+                                               monkeypatch):
     """``pooled`` (used by the CMCB) is HgC + global average pooling, also
-    when the dilated window is wider than the frame."""
+    when the dilated window is wider than the frame; so is the form it
+    takes during ONNX export."""
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: onnx_path)
     torch.manual_seed(0)
     op = HourglassConv(4, num_segments=6, kernel_size=kernel, slope=slope,
                        spatial_agg=agg, temporal_padding=padding,

@@ -17,6 +17,7 @@ figure is the median of the per-pair ratios ours / TSM:
 Example:
     python tools/benchmark.py                          # CPU, 2 threads
     python tools/benchmark.py --device cuda --amp --channels-last
+    python tools/benchmark.py --device cuda --cuda-graph --skip memory
     python tools/benchmark.py --segments 8 --repeats 5 --out bench.json
 """
 import argparse
@@ -62,6 +63,16 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true',
                         help='autocast (CUDA: float16/bfloat16)')
     parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument(
+        '--cuda-graph', action='store_true',
+        help='CUDA: capture each step as a CUDA graph and time its replay '
+        '(no per-kernel launch cost; training then uses the cross-entropy '
+        'of the class scores)')
+    parser.add_argument(
+        '--profile', action='store_true',
+        help='also profile each step (torch.profiler): GPU kernels per step '
+        'and their time on CUDA, operators on the CPU; the costliest five '
+        'of ours')
     parser.add_argument('--skip', nargs='*', default=[],
                         choices=['inference', 'train', 'memory', 'pipeline'])
     parser.add_argument(
@@ -93,7 +104,7 @@ def bench_models(args, segments):
             continue
         steps = {
             name: bm.make_step(models[name], *batches[name], mode,
-                               args.device, args.amp)
+                               args.device, args.amp, args.cuda_graph)
             for name in models
         }
         times = bm.time_alternating(steps, args.repeats, args.warmup)
@@ -104,6 +115,19 @@ def bench_models(args, segments):
         print(f'  T={segments} {mode:9s}: ours {res[mode]["ours_ms"]:8.1f} ms'
               f'  TSM {res[mode]["tsm_ms"]:8.1f} ms  ratio '
               f'{res[mode]["ratio"]:.3f}', flush=True)
+        if args.profile:
+            res[mode]['profile'] = prof = {
+                name: bm.profile_step(step, args.device)
+                for name, step in steps.items()
+            }
+            what = 'kernels' if args.device.startswith('cuda') else 'ops'
+            print(f'  T={segments} {mode:9s}: profile: ours '
+                  f'{prof["ours"]["count"]:.0f} {what} '
+                  f'{prof["ours"]["ms"]:.1f} ms, TSM '
+                  f'{prof["tsm"]["count"]:.0f} {what} '
+                  f'{prof["tsm"]["ms"]:.1f} ms per step', flush=True)
+            for name, ms in prof['ours']['top']:
+                print(f'      {ms:7.2f} ms  {name}', flush=True)
     if 'memory' not in args.skip:
         saved = {
             name: bm.saved_activation_bytes(models[name], *batches[name])
@@ -189,6 +213,8 @@ def machine(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.cuda_graph and not args.device.startswith('cuda'):
+        raise SystemExit('--cuda-graph needs --device cuda')
     torch.set_num_threads(args.threads)
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True

@@ -118,7 +118,8 @@ def make_step(model: torch.nn.Module,
               samples: list,
               mode: str,
               device: str = 'cpu',
-              amp: bool = False) -> Callable[[], None]:
+              amp: bool = False,
+              cuda_graph: bool = False) -> Callable[[], None]:
     """One inference forward or one training forward + backward.
 
     Args:
@@ -130,21 +131,33 @@ def make_step(model: torch.nn.Module,
             before each step).
         device (str): Device, to synchronise CUDA. Defaults to ``'cpu'``.
         amp (bool): Run under ``torch.autocast``. Defaults to False.
+        cuda_graph (bool): Capture the step once as a CUDA graph and replay
+            it (CUDA only): no per-kernel launch cost. Training then
+            computes the cross-entropy of the class scores directly (the
+            head's ``loss`` also computes top-k accuracy on the CPU, which a
+            graph cannot hold). Defaults to False.
 
     Returns:
         Callable[[], None]: The step; it returns once the work is done.
     """
+    if mode not in ('inference', 'train'):
+        raise ValueError(f"mode must be 'inference' or 'train', got {mode!r}")
     autocast = (lambda: torch.autocast(device.split(':')[0])) if amp \
         else nullcontext
+    if cuda_graph:
+        if not device.startswith('cuda'):
+            raise ValueError('cuda_graph needs a CUDA device, got '
+                             f'device={device!r}')
+        return _graphed_step(model, inputs, samples, mode, autocast)
 
     if mode == 'inference':
         model.eval()
 
         def step():
             with torch.no_grad(), autocast():
-                model(inputs, mode='tensor')
+                model(inputs, mode='tensor', stage='head')
             _sync(device)
-    elif mode == 'train':
+    else:
         model.train()
 
         def step():
@@ -154,9 +167,82 @@ def make_step(model: torch.nn.Module,
             loss = sum(v for k, v in losses.items() if 'loss' in k)
             loss.backward()
             _sync(device)
-    else:
-        raise ValueError(f"mode must be 'inference' or 'train', got {mode!r}")
     return step
+
+
+def _graphed_step(model, inputs, samples, mode, autocast):
+    """:func:`make_step` as a captured CUDA graph (whole-network capture:
+    warm-up on a side stream, capture, then replay)."""
+    labels = torch.cat([s.gt_labels.item for s in samples]).to(inputs.device)
+    training = mode == 'train'
+    model.train(training)
+
+    def run():
+        if training:
+            with autocast():
+                scores = model(inputs, mode='tensor', stage='head')
+            torch.nn.functional.cross_entropy(scores.float(),
+                                              labels).backward()
+        else:
+            with torch.no_grad(), autocast():
+                model(inputs, mode='tensor', stage='head')
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            model.zero_grad(set_to_none=True)
+            run()
+    torch.cuda.current_stream().wait_stream(side)
+    model.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run()
+
+    def step():
+        graph.replay()
+        torch.cuda.synchronize()
+
+    return step
+
+
+def profile_step(step: Callable[[], None],
+                 device: str = 'cpu',
+                 steps: int = 3,
+                 top: int = 5) -> dict:
+    """Where a step's time goes, from ``torch.profiler``.
+
+    Args:
+        step (Callable): A step from :func:`make_step` (run warm).
+        device (str): ``'cuda'``: count GPU kernels and their time; ``'cpu'``:
+            operators and their self time. Defaults to ``'cpu'``.
+        steps (int): Profiled steps (figures are per step). Defaults to 3.
+        top (int): How many of the costliest kernels/operators to list.
+            Defaults to 5.
+
+    Returns:
+        dict: ``ms`` (kernel/operator self time per step), ``count``
+        (kernels/operators per step) and ``top`` (``[name, ms per step]``).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    cuda = device.startswith('cuda')
+    activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
+    with profile(activities=[activity]) as prof:
+        for _ in range(steps):
+            step()
+    events = [
+        e for e in prof.key_averages()
+        if (e.self_device_time_total if cuda else e.self_cpu_time_total) > 0
+    ]
+
+    def self_us(e):
+        return e.self_device_time_total if cuda else e.self_cpu_time_total
+
+    events.sort(key=self_us, reverse=True)
+    return dict(
+        ms=sum(self_us(e) for e in events) / steps / 1e3,
+        count=sum(e.count for e in events) / steps,
+        top=[[e.key[:90], self_us(e) / steps / 1e3] for e in events[:top]])
 
 
 def time_alternating(steps: Dict[str, Callable[[], None]],

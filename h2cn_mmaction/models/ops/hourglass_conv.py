@@ -14,6 +14,7 @@ from typing import List
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .recompute import register_derived
 
@@ -222,14 +223,22 @@ class HourglassConv(nn.Module):
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Global spatial average of :meth:`forward`, computed without it.
 
-        Everything in HgC is linear, so the spatial mean of ``f_d(X[t])`` is
-        a weighted sum of the pixels of ``X[t]``, each weighted by the kernel
-        taps that read it from inside the zero-padded frame (one reduction
-        per distance, no full-resolution ``f_d`` output); ``alpha`` then
-        mixes per-frame vectors instead of feature maps: the same function
-        as ``forward(x).mean((2, 3))`` (up to float rounding) at a fraction
-        of its cost. The CMCB uses it (HgC followed by global average
-        pooling).
+        Everything in HgC is linear and every ``f_d`` is a stride-1,
+        zero-padded window of taps at offsets ``(u, v)``, so the spatial
+        mean of ``f_d(X[t])`` only needs, per channel, the sums of
+        ``X[t]`` over the rectangles of pixels that each offset reads from
+        inside the frame: ``S[u, v] = R[u] @ X[t] @ C[v]^T`` with row and
+        column indicators ``R``, ``C`` (one pass over ``X``, two small
+        matrix products). The mean of ``f_d`` is then a weighted sum of
+        ``S`` (the kernel taps; ``S[0, 0]`` for the identity), and the
+        temporal sum with ``alpha`` a grouped 1-D convolution over the
+        ``T`` frames of those box sums. The same function as
+        ``forward(x).mean((2, 3))`` (up to float rounding) at a fraction of
+        its cost, in a handful of kernels; the CMCB uses it (HgC followed by
+        global average pooling). During ONNX export, whose TorchScript
+        exporter cannot size a computed ``conv1d`` kernel, the means of
+        each ``f_d`` are formed first and summed over time as in
+        :meth:`forward`.
 
         Args:
             x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
@@ -238,12 +247,70 @@ class HourglassConv(nn.Module):
             torch.Tensor: ``(N * T_out, C * channel_multiplier)``.
         """
         n = self._check_input(x)
-        c, t = self.channels, self.num_segments
-        aggs = [x.mean((2, 3)).view(n, t, c, 1)] + [
-            _spatial_mean(agg, x).view(n, t, c, 1) for agg in self.spatial_aggs
+        _, c, h, w = x.shape
+        grid = _box_grid(self._grid_offsets(), h, w, x)
+        u = grid['rows'].shape[0]
+        # box sums S, divided by H * W: (N * T, C, U, U)
+        sums = torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
+        # weights of the box sums giving the mean of f_d: (C, U * U) each
+        per_distance = [grid['identity'].expand(c, u * u)] + [
+            self._box_weights(agg, grid, u) for agg in self.spatial_aggs
         ]
-        out = self._combine(aggs, self._alpha())
-        return out.reshape(-1, self.out_channels)
+        if torch.onnx.is_in_onnx_export():
+            # the TorchScript exporter cannot size a computed conv1d kernel:
+            # the means of every f_d, then the temporal sum
+            sums = sums.view(n, self.num_segments, c, u * u)
+            means = [(sums * wd).sum(-1, keepdim=True) for wd in per_distance]
+            out = self._combine(means, self._alpha())
+            return out.reshape(-1, self.out_channels)
+        sums = sums.view(n, self.num_segments, c * u * u).transpose(1, 2)
+        r = self.kernel_size // 2
+        taps = torch.stack(
+            [per_distance[abs(k - r)] for k in range(self.kernel_size)], -1)
+        # times alpha (C, m, 1, K)
+        alpha = self.temporal.weight.view(c, self.channel_multiplier, 1,
+                                          self.kernel_size)
+        weight = (alpha * taps[:, None]).view(self.out_channels, u * u,
+                                              self.kernel_size)
+        out = F.conv1d(sums, weight.to(sums.dtype),
+                       padding=r if self.temporal_padding == 'same' else 0,
+                       groups=c)  # (N, C * m, T_out)
+        return out.transpose(1, 2).reshape(-1, self.out_channels)
+
+    def _grid_offsets(self) -> tuple:
+        """Sorted spatial offsets read by any ``f_d`` (0 for the identity)."""
+        offsets = {0}
+        for agg in self.spatial_aggs:
+            offsets.update(_tap_offsets(agg))
+        return tuple(sorted(offsets))
+
+    def _box_weights(self, agg: nn.Module, grid: dict,
+                     u: int) -> torch.Tensor:
+        """``(C, U * U)``: the spatial mean of ``f_d`` as weights of the box
+        sums (the kernel taps placed at their offsets)."""
+        c = self.channels
+        if isinstance(agg, nn.Identity):
+            return grid['identity'].expand(c, u * u)
+        if isinstance(agg, nn.AvgPool2d):  # count_include_pad: 1 / k^2 taps
+            return grid['avg'][agg.padding].expand(c, u * u)
+        taps = agg.weight.view(c, 9)
+        index = grid['conv'][agg.dilation[0]]
+        if index is None:  # the taps fill the grid (row-major 3 x 3)
+            return taps
+        return taps.new_zeros(c, u * u).index_copy(1, index, taps)
+
+
+def _tap_offsets(agg: nn.Module) -> List[int]:
+    """Offsets (along rows or columns) of the taps of a spatial aggregation."""
+    if isinstance(agg, nn.Identity):
+        return [0]
+    if isinstance(agg, nn.AvgPool2d):
+        return list(range(-agg.padding, agg.padding + 1))
+    if isinstance(agg, nn.Conv2d):  # depthwise 3x3 dilated by d
+        d = agg.dilation[0]
+        return [-d, 0, d]
+    raise TypeError(f'HourglassConv.pooled: unsupported spatial '
+                    f'aggregation {type(agg).__name__}.')
 
 
 def _spatial(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -263,60 +330,78 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-_COVERAGE_CACHE = {}
+_GRID_CACHE = {}
 
 
 def _coverage(size: int, offsets: List[int], like: torch.Tensor) -> torch.Tensor:
     """``(len(offsets), size)`` indicators: row ``a`` marks the input
-    positions ``p`` read by some output ``q = p - offsets[a]`` in
-    ``[0, size)``. Cached per size, offsets, device and dtype (outside
-    ``torch.compile``, which folds them as constants)."""
-    key = (size, tuple(offsets), like.device, like.dtype)
-    use_cache = not torch.compiler.is_compiling()
-    cached = _COVERAGE_CACHE.get(key) if use_cache else None
-    if cached is None:
-        pos = torch.arange(size, device=like.device)
-        off = torch.tensor(offsets, device=like.device)[:, None]
-        cached = ((pos >= off) & (pos < size + off)).to(like.dtype)
-        if use_cache:
-            _COVERAGE_CACHE[key] = cached
-    return cached
+    positions ``p`` that some output ``q = p - offsets[a]`` in ``[0, size)``
+    reads at offset ``offsets[a]`` (a zero-padded, stride-1,
+    size-preserving window)."""
+    pos = torch.arange(size, device=like.device)
+    off = torch.tensor(offsets, device=like.device)[:, None]
+    return ((pos >= off) & (pos < size + off)).to(like.dtype)
 
 
-def _spatial_mean(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``agg(x).mean((2, 3))`` for a zero-padded, stride-1, size-preserving
-    ``f_d`` (identity, depthwise dilated 3x3 conv or average pooling).
+def _box_grid(offsets: tuple, h: int, w: int, like: torch.Tensor) -> dict:
+    """Constants of :meth:`HourglassConv.pooled` for the offsets ``U``:
 
-    The mean is linear in ``x``: pixel ``(r, c)`` counts with the summed
-    weights of the kernel taps that read it from inside the frame (taps
-    that would read it through the zero padding do not), i.e. with a
-    per-channel ``(H, W)`` weight map built from the kernel and the row and
-    column coverage of each tap. One weighted reduction of ``x`` then gives
-    the mean.
+    * ``rows`` ``(U, H)`` and ``cols_t`` ``(W, U)``: coverage indicators
+      divided by ``H`` and ``W`` (box sums come out as means, which keeps
+      them in float16's range under autocast);
+    * ``identity`` ``(1, U * U)``: one-hot at offset ``(0, 0)``;
+    * ``avg[half]`` ``(1, U * U)``: ``1 / k^2`` over the ``k x k``
+      (``k = 2 * half + 1``) window of an average pooling (made on first
+      use);
+    * ``conv[dilation]``: where the 9 taps of a dilated 3x3 conv go in the
+      flattened grid (None when they fill it in order; made on first use).
 
-    Args:
-        agg (nn.Module): One of :attr:`HourglassConv.spatial_aggs`.
-        x (torch.Tensor): ``(B, C, H, W)``.
-
-    Returns:
-        torch.Tensor: ``(B, C)``.
+    Cached per offsets, size, device and dtype (outside ``torch.compile``,
+    which folds them as constants).
     """
-    h, w = x.shape[-2:]
-    if isinstance(agg, nn.Identity):
-        return x.mean((2, 3))
-    if isinstance(agg, nn.AvgPool2d):  # count_include_pad: / k^2 everywhere
-        half, k = agg.padding, agg.kernel_size
-        offsets = list(range(-half, half + 1))
-        rows = _coverage(h, offsets, x).sum(0)
-        cols = _coverage(w, offsets, x).sum(0)
-        weights = torch.outer(rows, cols) / (k * k)  # (H, W)
-    elif isinstance(agg, nn.Conv2d):  # depthwise 3x3 dilated by d
-        d = agg.dilation[0]
-        rows = _coverage(h, [-d, 0, d], x)  # (3, H)
-        cols = _coverage(w, [-d, 0, d], x)  # (3, W)
-        weights = torch.einsum('cab,ah,bw->chw', agg.weight[:, 0].to(x.dtype),
-                               rows, cols)  # (C, H, W)
-    else:
-        raise TypeError(f'HourglassConv.pooled: unsupported spatial '
-                        f'aggregation {type(agg).__name__}.')
-    return (x * weights).sum((2, 3)) / (h * w)
+    key = (offsets, h, w, like.device, like.dtype)
+    use_cache = not torch.compiler.is_compiling()
+    grid = _GRID_CACHE.get(key) if use_cache else None
+    if grid is not None:
+        return grid
+    u = len(offsets)
+    pos = {o: i for i, o in enumerate(offsets)}
+    identity = torch.zeros(1, u * u, device=like.device, dtype=like.dtype)
+    identity[0, pos[0] * u + pos[0]] = 1
+    grid = dict(
+        rows=_coverage(h, list(offsets), like) / h,
+        cols_t=(_coverage(w, list(offsets), like) / w).t().contiguous(),
+        identity=identity,
+        avg=_LazyGrid(lambda half: _avg_weights(half, pos, u, like)),
+        conv=_LazyGrid(lambda d: _conv_index(d, pos, u, like)))
+    if use_cache:
+        _GRID_CACHE[key] = grid
+    return grid
+
+
+class _LazyGrid(dict):
+    """A dict that fills a missing key with ``factory(key)``."""
+
+    def __init__(self, factory):
+        super().__init__()
+        self.factory = factory
+
+    def __missing__(self, key):
+        value = self[key] = self.factory(key)
+        return value
+
+
+def _avg_weights(half: int, pos: dict, u: int,
+                 like: torch.Tensor) -> torch.Tensor:
+    idx = torch.tensor([pos[o] for o in range(-half, half + 1)])
+    weights = torch.zeros(u, u, dtype=torch.float64)
+    weights[idx[:, None], idx[None, :]] = 1.0 / (2 * half + 1)**2
+    return weights.view(1, u * u).to(like.device, like.dtype)
+
+
+def _conv_index(dilation: int, pos: dict, u: int, like: torch.Tensor):
+    taps = (-dilation, 0, dilation)
+    index = [pos[a] * u + pos[b] for a in taps for b in taps]
+    if index == list(range(u * u)):
+        return None
+    return torch.tensor(index, device=like.device)
