@@ -10,8 +10,9 @@ import copy
 import pytest
 import torch
 
-from h2cn_mmaction.models import CMCB, FMCB, HourglassConv, ResNetH2CN
+from h2cn_mmaction.models import ResNetH2CN
 
+from test_compile_amp import _blocks
 from test_models import build_recognizer
 
 pytestmark = pytest.mark.skipif(
@@ -145,29 +146,14 @@ def test_backbone_trains_under_bfloat16():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
-def _blocks():
-    torch.manual_seed(0)
-    hgc = HourglassConv(4, num_segments=4, kernel_size=3, slope=2)
-    fmcb = FMCB(slope=4)
-    fmcb.init_weights()
-    cmcb = CMCB(32, num_segments=4)
-    cmcb.init_weights()
-    return [
-        ('hgc', hgc, (8, 4, 9, 9)),
-        ('hgc.pooled', hgc.pooled, (8, 4, 9, 9)),
-        ('fmcb', fmcb, (10, 3, 32, 32)),
-        ('cmcb', cmcb, (8, 32, 7, 7)),
-    ]
-
-
-@pytest.mark.parametrize('name,fn,shape', _blocks(), ids=lambda v: v
+@pytest.mark.parametrize('name,fn,cpu_input', _blocks(), ids=lambda v: v
                          if isinstance(v, str) else '')
-def test_inductor_fullgraph_matches_eager(name, fn, shape):
+def test_inductor_fullgraph_matches_eager(name, fn, cpu_input):
     torch._dynamo.reset()
     module = getattr(fn, '__self__', fn).cuda()
     fn = getattr(module, fn.__name__) if hasattr(fn, '__self__') else module
     compiled = torch.compile(fn, fullgraph=True)
-    x = torch.randn(shape, device='cuda')
+    x = cpu_input.cuda()
     x1 = x.clone().requires_grad_(True)
     x2 = x.clone().requires_grad_(True)
     out, ref = compiled(x1), fn(x2)
