@@ -21,15 +21,19 @@ def _blocks():
     ]
 
 
-@pytest.mark.parametrize('name,fn,x', _blocks(), ids=lambda v: v
-                         if isinstance(v, str) else '')
-def test_compile_fullgraph_matches_eager(name, fn, x):
+def assert_compiled_matches_eager(fn, x, backend=None, out_tol=None,
+                                  grad_tol=None):
+    """``torch.compile(fn, fullgraph=True)`` gives ``fn``'s output and the
+    same gradients for ``x`` and the parameters of ``fn``'s module.
+    ``out_tol`` / ``grad_tol``: ``dict(rtol=..., atol=...)`` (default:
+    ``assert_close``'s own)."""
     torch._dynamo.reset()
-    compiled = torch.compile(fn, backend='aot_eager', fullgraph=True)
+    kwargs = {} if backend is None else dict(backend=backend)
+    compiled = torch.compile(fn, fullgraph=True, **kwargs)
     x1 = x.clone().requires_grad_(True)
     x2 = x.clone().requires_grad_(True)
     out, ref = compiled(x1), fn(x2)
-    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(out, ref, **(out_tol or {}))
     g = torch.randn_like(ref)
     params = list(getattr(fn, '__self__', fn).parameters())
     got = torch.autograd.grad(out, [x1] + params, g, allow_unused=True)
@@ -38,7 +42,13 @@ def test_compile_fullgraph_matches_eager(name, fn, x):
         if b is None:
             assert a is None
         else:
-            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(a, b, **(grad_tol or {}))
+
+
+@pytest.mark.parametrize('name,fn,x', _blocks(), ids=lambda v: v
+                         if isinstance(v, str) else '')
+def test_compile_fullgraph_matches_eager(name, fn, x):
+    assert_compiled_matches_eager(fn, x, backend='aot_eager')
 
 
 def test_backbone_trains_under_autocast():

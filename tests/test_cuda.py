@@ -12,7 +12,7 @@ import torch
 
 from h2cn_mmaction.models import ResNetH2CN
 
-from test_compile_amp import _blocks
+from test_compile_amp import _blocks, assert_compiled_matches_eager
 from test_models import build_recognizer
 
 pytestmark = pytest.mark.skipif(
@@ -149,24 +149,11 @@ def test_backbone_trains_under_bfloat16():
 @pytest.mark.parametrize('name,fn,cpu_input', _blocks(), ids=lambda v: v
                          if isinstance(v, str) else '')
 def test_inductor_fullgraph_matches_eager(name, fn, cpu_input):
-    torch._dynamo.reset()
     module = getattr(fn, '__self__', fn).cuda()
     fn = getattr(module, fn.__name__) if hasattr(fn, '__self__') else module
-    compiled = torch.compile(fn, fullgraph=True)
-    x = cpu_input.cuda()
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    out, ref = compiled(x1), fn(x2)
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
-    g = torch.randn_like(ref)
-    params = list(module.parameters())
-    got = torch.autograd.grad(out, [x1] + params, g, allow_unused=True)
-    want = torch.autograd.grad(ref, [x2] + params, g, allow_unused=True)
-    for a, b in zip(got, want):
-        if b is None:
-            assert a is None
-        else:
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert_compiled_matches_eager(fn, cpu_input.cuda(),
+                                  out_tol=dict(rtol=1e-4, atol=1e-5),
+                                  grad_tol=dict(rtol=1e-4, atol=1e-4))
 
 
 def test_compiled_backbone_trains_under_amp():

@@ -89,6 +89,14 @@ def _ms(seconds):
     return statistics.median(seconds) * 1e3
 
 
+def _summary(times):
+    """Median milliseconds of each side and the median per-pair ratio."""
+    return dict(
+        ours_ms=_ms(times['ours']),
+        tsm_ms=_ms(times['tsm']),
+        ratio=bm.pair_ratio(times, 'ours', 'tsm'))
+
+
 def bench_models(args, segments):
     ours = bm.load_config(args.config, segments)
     base = bm.load_config(args.baseline or mmaction_config(TSM), segments)
@@ -107,11 +115,8 @@ def bench_models(args, segments):
                                args.device, args.amp, args.cuda_graph)
             for name in models
         }
-        times = bm.time_alternating(steps, args.repeats, args.warmup)
-        res[mode] = dict(
-            ours_ms=_ms(times['ours']),
-            tsm_ms=_ms(times['tsm']),
-            ratio=bm.pair_ratio(times, 'ours', 'tsm'))
+        res[mode] = _summary(
+            bm.time_alternating(steps, args.repeats, args.warmup))
         print(f'  T={segments} {mode:9s}: ours {res[mode]["ours_ms"]:8.1f} ms'
               f'  TSM {res[mode]["tsm_ms"]:8.1f} ms  ratio '
               f'{res[mode]["ratio"]:.3f}', flush=True)
@@ -166,11 +171,8 @@ def bench_pipelines(args, segments, ours, base, videos):
             pipeline = with_fused_resize(pipeline)
         pipelines = dict(
             ours=pipeline, tsm=with_num_clips(base[key], segments))
-        times = bm.time_pipelines(pipelines, videos, repeats=3)
-        res[split] = dict(
-            ours_ms=_ms(times['ours']),
-            tsm_ms=_ms(times['tsm']),
-            ratio=bm.pair_ratio(times, 'ours', 'tsm'))
+        res[split] = _summary(
+            bm.time_pipelines(pipelines, videos, repeats=3))
         print(f'  T={segments} pipeline {split:20s}: ours '
               f'{res[split]["ours_ms"]:6.1f} ms  TSM '
               f'{res[split]["tsm_ms"]:6.1f} ms per clip  ratio '
