@@ -30,7 +30,8 @@ from mmengine.runner import Runner
 
 # VideoVisualizationHook: registered for --show-dir/--show
 from h2cn_mmaction.apis import VideoVisualizationHook  # noqa: F401
-from h2cn_mmaction.apis import setup_cpu_distributed
+from h2cn_mmaction.apis import (setup_cpu_distributed,
+                                 teardown_distributed)
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
                                   add_input_check_hook, check_config,
                                   is_user_error)
@@ -185,6 +186,7 @@ def main():
             print(f'Predictions dumped to {args.dump}')
         print('Test metrics: ' + json.dumps(metrics, default=float),
               flush=True)
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -22,7 +22,8 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import get_dist_info
 from mmengine.runner import Runner
 
-from h2cn_mmaction.apis import setup_cpu_distributed
+from h2cn_mmaction.apis import (setup_cpu_distributed,
+                                 teardown_distributed)
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
                                   add_input_check_hook, check_config,
                                   is_user_error)
@@ -186,6 +187,7 @@ def main():
     print(f'[rank {rank}/{world_size}] training finished: epoch '
           f'{runner.epoch}, iter {runner.iter}, work_dir {runner.work_dir}',
           flush=True)
+    teardown_distributed()
 
 
 if __name__ == '__main__':

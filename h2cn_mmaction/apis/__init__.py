@@ -3,7 +3,7 @@
 Kept out of the scripts so that it can be tested without subprocesses. Not
 imported by ``import h2cn_mmaction``: ``from h2cn_mmaction.apis import ...``.
 """
-from .dist import setup_cpu_distributed
+from .dist import setup_cpu_distributed, teardown_distributed
 from .export import (ExportError, RecognizerLogits, benchmark_onnx,
                      build_recognizer, export_onnx, onnx_relative_error)
 from .fusion import (FusionError, evaluate_scores, fuse_dumps, fuse_scores,
@@ -20,6 +20,7 @@ __all__ = [
     'check_video_file', 'evaluate_scores', 'input_to_frames',
     'fuse_dumps', 'fuse_scores', 'load_label_map', 'load_predictions',
     'prediction_scores', 'recognize_video', 'setup_cpu_distributed',
+    'teardown_distributed',
     'video_test_pipeline', 'ExportError', 'RecognizerLogits',
     'benchmark_onnx', 'build_recognizer', 'export_onnx',
     'onnx_relative_error', 'RecognizerGradCAM', 'ResponseError',

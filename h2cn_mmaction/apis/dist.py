@@ -100,3 +100,19 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
         with _without_cuda_set_device():
             init_dist(launcher, **dist_cfg)
     return True
+
+
+def teardown_distributed() -> None:
+    """End a distributed run cleanly: wait for every rank, then destroy the
+    process group.
+
+    Without it, a rank that finishes first can exit while the gloo
+    backend's threads are still alive, and the C++ runtime aborts it at
+    interpreter exit ("terminate called without an active exception",
+    SIGABRT), failing the launcher after all the work was done. A no-op
+    outside a distributed run.
+    """
+    if torch.distributed.is_available() and \
+            torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
