@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 
 from conftest import ROOT
 from h2cn_mmaction.apis import (ResponseError, build_recognizer,
@@ -26,7 +27,8 @@ CONFIGS = {
     name: osp.join('configs', 'demo', f'{name}_r18_synthetic.py')
     for name in ('h2cn', 'tsm', 'tsn')
 }
-NUM_CLASSES = 12
+NUM_CLASSES = Config.fromfile(osp.join(
+    ROOT, CONFIGS['h2cn'])).model.cls_head.num_classes
 LAYER = 'backbone/layer2'  # 4x4 at 32 px (layer4 is 1x1)
 
 
@@ -123,8 +125,8 @@ def test_bad_layer_and_class(video, checkpoints):
     with pytest.raises(ResponseError, match=r"backbone has no submodule "
                        r"'layer9'.*'layer4'"):
         response_maps(model, video, target_layer='backbone/layer9')
-    with pytest.raises(ResponseError, match='target class 12 is out of '
-                       'range: the model has 12 classes'):
+    with pytest.raises(ResponseError, match=f'target class {NUM_CLASSES} is '
+                       f'out of range: the model has {NUM_CLASSES} classes'):
         response_maps(model, video, target_class=NUM_CLASSES)
     with pytest.raises(ResponseError, match='for 2D recognizers'):
         response_maps(torch.nn.Linear(1, 1), video)

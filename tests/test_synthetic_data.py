@@ -155,6 +155,46 @@ def test_labels_mean_what_they_say(distractors):
                     f'{stat} slope {_slope(values):.3f}')
 
 
+def _pulse_brightness(label, seed, frames=40):
+    """Mean brightness of the pulsing object's pixels, per frame."""
+    clip, info = synthetic.make_clip(label, np.random.default_rng(seed),
+                                     size=64, frames=frames,
+                                     max_distractors=0, return_info=True)
+    (main, ) = [o for o in info['objects'] if o['role'] == 'main']
+    x, y, r = main['cx'][0], main['cy'][0], main['radius'][0]
+    # the central quarter of the object's radius is inside every shape
+    h = max(int(0.25 * r), 1)
+    patch = clip[:, int(y) - h:int(y) + h + 1, int(x) - h:int(x) + h + 1]
+    return patch.reshape(frames, -1).astype(np.float64).mean(1), main
+
+
+def test_pulse_direction_shows_only_between_consecutive_frames():
+    """Brightening slowly / going dark at once: consecutive frames tell the
+    two classes apart (mostly rising vs mostly falling brightness), frames a
+    keyframe spacing apart (10 of 40 frames, as 4 segments sample) do not."""
+    pair = synthetic.CLASS_NAMES.index(
+        'something brightening slowly and going dark at once, again and '
+        'again') // 2
+    rising = {0: [], 1: []}  # share of rising consecutive steps
+    rising_far = {0: [], 1: []}  # ... of rising steps 10 frames apart
+    for backwards in (0, 1):
+        for seed in range(100):
+            b, main = _pulse_brightness(2 * pair + backwards, seed)
+            assert main['colour'].shape == (40, 3)
+            assert b.max() - b.min() > 50  # a visible pulse
+            step = np.diff(b)
+            rising[backwards].append((step > 0).mean())
+            rising_far[backwards].append((b[10:] > b[:-10]).mean())
+            # the reversed clip's colours are reported in its frame order
+            bright = main['colour'].mean(1)
+            assert (np.diff(bright) > 0).mean() > 0.6 if not backwards \
+                else (np.diff(bright) < 0).mean() > 0.6
+    assert min(rising[0]) > 0.6 and max(rising[1]) < 0.4
+    far = np.array(rising_far[0] + rising_far[1])
+    assert 0.35 < far.mean() < 0.65
+    assert abs(np.mean(rising_far[0]) - np.mean(rising_far[1])) < 0.12
+
+
 def test_main_objects_are_large_and_visible():
     sizes = []
     for label in range(len(synthetic.CLASS_NAMES)):

@@ -16,9 +16,10 @@ custom_imports = dict(imports=['h2cn_mmaction'], allow_failed_imports=False)
 custom_hooks = [dict(type='InputCheckHook')]
 
 num_segments = 4
-num_classes = 12
+num_classes = 14
 data_root = 'data/synthetic'
-# A horizontal flip swaps left/right and clockwise/counterclockwise.
+# A horizontal flip swaps left/right and clockwise/counterclockwise (the
+# other pairs are mirror-symmetric).
 synthetic_flip_label_map = {0: 1, 1: 0, 6: 7, 7: 6}
 
 # 1 frame per segment; the H²CN config samples 5 (with_segment_sampling).
