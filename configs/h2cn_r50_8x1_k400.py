@@ -24,8 +24,10 @@ model = dict(
         frames_per_segment=frames_per_segment),
     cls_head=dict(num_classes=400, num_segments=num_segments))
 
-train_pipeline = h2cn_cfg.with_segment_sampling(_base_.train_pipeline,
-                                                frames_per_segment)
+# Training resizes, crops and flips lazily and resamples once (MMAction2's
+# lazy mode + Fuse): the same augmentation, less work for 5x the frames.
+train_pipeline = h2cn_cfg.with_fused_resize(
+    h2cn_cfg.with_segment_sampling(_base_.train_pipeline, frames_per_segment))
 val_pipeline = h2cn_cfg.with_segment_sampling(_base_.val_pipeline,
                                               frames_per_segment)
 test_pipeline = [

@@ -137,7 +137,8 @@ def with_fused_resize(pipeline: List[dict]) -> List[dict]:
     pipeline only by resampling once instead of twice. With 5 frames per
     keyframe this removes most of the per-frame resizing work
     (``docs/benchmarks.md``). Pipelines with other steps between the
-    geometric ones are refused.
+    geometric ones are refused; a pipeline that has a ``Fuse`` step already
+    is returned unchanged (as a copy).
 
     Args:
         pipeline (list[dict]): A data pipeline config.
@@ -146,6 +147,8 @@ def with_fused_resize(pipeline: List[dict]) -> List[dict]:
         list[dict]: The modified copy.
     """
     pipeline = copy.deepcopy(pipeline)
+    if any(step['type'] == 'Fuse' for step in pipeline):
+        return pipeline  # fused already
     idx = [i for i, step in enumerate(pipeline) if step['type'] in _LAZY]
     if not idx:
         raise ValueError('with_fused_resize: the pipeline has no '

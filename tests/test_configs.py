@@ -73,6 +73,13 @@ def test_sthv1_recipe():
         86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
     crop = [s for s in cfg.train_pipeline if s['type'] == 'MultiScaleCrop'][0]
     assert crop['scales'] == (1, 0.875, 0.75, 0.66)
+    # training resamples once (lazy + Fuse), testing keeps the two steps
+    types = [s['type'] for s in cfg.train_pipeline]
+    assert types[types.index('Flip') + 1] == 'Fuse'
+    assert all(s.get('lazy') for s in cfg.train_pipeline
+               if s['type'] in ('Resize', 'MultiScaleCrop', 'Flip'))
+    assert not any(s['type'] == 'Fuse' or s.get('lazy')
+                   for s in cfg.val_pipeline + cfg.test_pipeline)
 
 
 def test_k400_tests_30_views():
@@ -113,6 +120,7 @@ def test_fused_resize_pipeline_matches_step_by_step(tmp_path):
     assert [s['type'] for s in fused] == [
         'Resize', 'CenterCrop', 'Fuse', 'FormatShape']
     assert all(s.get('lazy') for s in fused[:2])
+    assert with_fused_resize(fused) == fused  # fused already: unchanged
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (240, 427, 3)).astype(np.float32)
     base = np.cumsum(np.cumsum(base, 0), 1)  # smooth image

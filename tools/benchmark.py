@@ -11,8 +11,9 @@ figure is the median of the per-pair ratios ours / TSM:
   saves for backward,
 * the data pipeline: decord decoding + transforms of our T x 5 frames against
   TSM's T frames, on the same videos (synthetic clips re-encoded like SSv2
-  unless ``--videos``), as configured and with MMAction2's fused (lazy)
-  crop/resize (``h2cn_mmaction.config_utils.with_fused_resize``) on our side.
+  unless ``--videos``), as configured and, for pipelines not configured so,
+  with MMAction2's fused (lazy) crop/resize
+  (``h2cn_mmaction.config_utils.with_fused_resize``) on our side.
 
 Example:
     python tools/benchmark.py                          # CPU, 2 threads
@@ -163,11 +164,15 @@ def bench_models(args, segments):
 
 def bench_pipelines(args, segments, ours, base, videos):
     res = {}
-    for split in ('train', 'val', 'train (fused resize)',
-                  'val (fused resize)'):
+    splits = ['train', 'val']
+    # MMAction2's lazy crop/resize/flip + Fuse, where not configured already
+    splits += [f'{split} (fused resize)' for split in ('train', 'val')
+               if with_fused_resize(ours[f'{split}_pipeline']) !=
+               ours[f'{split}_pipeline']]
+    for split in splits:
         key = f'{split.split()[0]}_pipeline'
         pipeline = with_num_clips(ours[key], segments)
-        if 'fused' in split:  # MMAction2's lazy crop/resize/flip + Fuse
+        if 'fused' in split:
             pipeline = with_fused_resize(pipeline)
         pipelines = dict(
             ours=pipeline, tsm=with_num_clips(base[key], segments))
