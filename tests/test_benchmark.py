@@ -44,10 +44,39 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
         assert run[mode]['profile']['ours']['count'] > \
             run[mode]['profile']['tsm']['count']
         assert len(run[mode]['profile']['ours']['top']) == 5
+        # forward time of our blocks: one FMCB, a CMCB in each of the 16
+        # bottlenecks of the R50
+        blocks = run[mode]['profile']['ours']['blocks']
+        assert blocks['FMCB']['calls'] == 1 and blocks['CMCB']['calls'] == 16
+        assert 0 < blocks['CMCB']['ms'] < run[mode]['ours_ms'] * 5
     table = tool.markdown_table(saved)
     assert table.splitlines()[0] == '| T | measure | H2CN | TSM | H2CN / TSM |'
     assert '| 16 | training forward + backward (ms) |' in table
     assert table in capsys.readouterr().out
+
+
+def test_module_times_counts_the_outermost_match():
+    """Nested matches are timed once, in the outermost module."""
+    class Inner(torch.nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    class Outer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Inner(), Inner()
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    model = torch.nn.Sequential(Outer(), Inner())
+    x = torch.zeros(2)
+    times = bm.module_times(model, lambda: model(x), ('Outer', 'Inner'),
+                            steps=3)
+    assert times['Outer']['calls'] == 1 and times['Inner']['calls'] == 1
+    assert times['Outer']['ms'] > 0
+    assert not model[0]._forward_hooks  # hooks removed
+    assert not model[0]._forward_pre_hooks
 
 
 def test_pipelines_time_the_same_videos(tmp_path):

@@ -73,7 +73,7 @@ def parse_args(argv=None):
         '--profile', action='store_true',
         help='also profile each step (torch.profiler): GPU kernels per step '
         'and their time on CUDA, operators on the CPU; the costliest five '
-        'of ours')
+        'of ours; and the forward time of our FMCB and CMCBs')
     parser.add_argument('--skip', nargs='*', default=[],
                         choices=['inference', 'train', 'memory', 'pipeline'])
     parser.add_argument(
@@ -134,6 +134,12 @@ def bench_models(args, segments):
                   f'{prof["tsm"]["ms"]:.1f} ms per step', flush=True)
             for name, ms in prof['ours']['top']:
                 print(f'      {ms:7.2f} ms  {name}', flush=True)
+            prof['ours']['blocks'] = blocks = bm.module_times(
+                models['ours'], steps['ours'], device=args.device)
+            for name, t in blocks.items():
+                print(f'  T={segments} {mode:9s}: {name} forward: '
+                      f'{t["ms"]:.1f} ms per step ({t["calls"]:.0f} calls)',
+                      flush=True)
     if 'memory' not in args.skip:
         saved = {
             name: bm.saved_activation_bytes(models[name], *batches[name])
