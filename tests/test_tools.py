@@ -563,3 +563,18 @@ def test_input_to_frames_layouts():
     assert input_to_frames(ncthw).shape == (16, 8, 9, 3)
     with pytest.raises(ValueError, match='shape'):
         input_to_frames(torch.zeros(5, 5, 5, 5))
+
+
+def test_demo_pair_table_counts_wrong_clips_per_pair():
+    """``make demo``'s per-pair table (tools/run_demo.py)."""
+    spec = importlib.util.spec_from_file_location(
+        'run_demo', osp.join(ROOT, 'tools', 'run_demo.py'))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    classes = ['a', 'a reversed', 'b', 'b reversed']
+    results = dict(
+        h2cn=dict(eval=dict(labels=[0, 1, 2, 3, 3], preds=[0, 1, 3, 3, 0])),
+        tsm=dict(eval=dict(labels=[0, 1, 2, 3, 3], preds=[1, 1, 2, 3, 3])))
+    assert run_demo.pair_table(results, classes).splitlines() == [
+        '| pair (labels) | H2CN-R18 | TSM-R18 |', '|---|---|---|',
+        '| a (0, 1) | 0 / 2 | 1 / 2 |', '| b (2, 3) | 2 / 3 | 0 / 3 |']

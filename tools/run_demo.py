@@ -3,9 +3,10 @@
 1. generates the synthetic benchmark once (``data/synthetic``),
 2. trains and tests ``configs/demo/{h2cn,tsm,tsn}_r18_synthetic.py`` with
    ``tools/train.py`` / ``tools/test.py`` (best checkpoint by ``acc/top1``),
-3. prints one comparison table (top-1, top-5, params, FLOPs, wall time) and
-   writes it with plots under ``work_dirs/demo``: training curves of the three
-   models and H²CN's confusion matrix (PNG).
+3. prints one comparison table (top-1, top-5, params, FLOPs, wall time, and
+   the wrong test clips of each model per time-reversed pair) and writes it
+   with plots under ``work_dirs/demo``: training curves of the three models
+   and H²CN's confusion matrix (PNG).
 
 Example:
     python tools/run_demo.py                 # what `make demo` runs
@@ -115,6 +116,26 @@ def evaluate_dump(dump):
     acc = evaluate_scores(scores, labels, (1, 5))
     return dict(top1=acc['top1'], top5=acc['top5'], labels=labels,
                 preds=scores.argmax(1))
+
+
+def pair_table(results, classes):
+    """Markdown table of the wrong test clips of every model per
+    time-reversed pair (labels ``2k`` and ``2k + 1``)."""
+    import numpy as np
+    names = list(results)
+    rows = ['| pair (labels) | ' + ' | '.join(TITLES[n] for n in names) +
+            ' |', '|---|' + '---|' * len(names)]
+    for k in range(len(classes) // 2):
+        cells = []
+        for name in names:
+            labels = np.asarray(results[name]['eval']['labels'])
+            preds = np.asarray(results[name]['eval']['preds'])
+            mask = labels // 2 == k
+            cells.append(f'{int((preds[mask] != labels[mask]).sum())} / '
+                         f'{int(mask.sum())}')
+        rows.append(f'| {classes[2 * k]} ({2 * k}, {2 * k + 1}) | ' +
+                    ' | '.join(cells) + ' |')
+    return '\n'.join(rows) + '\n'
 
 
 def read_curves(work_dir):
@@ -240,7 +261,9 @@ def main(argv=None):
               f'total {(time.time() - t0) / 60:.1f} min. FLOPs of one view '
               f'as the models see it: '
               + ', '.join('x'.join(map(str, s[1:])) for s in shapes) + '.')
-    table = header + '\n\n' + '\n'.join(rows) + '\n'
+    table = (header + '\n\n' + '\n'.join(rows) + '\n\nWrong test clips per '
+             'time-reversed pair (the first class of each named):\n\n' +
+             pair_table(results, classes))
     paths = plot(results, classes, args.work_dir)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table)
