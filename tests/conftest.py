@@ -10,6 +10,16 @@ FIXTURES = os.environ.get(
     osp.join(osp.dirname(ROOT), 'shared', 'fixtures', 'official_h2cn'))
 
 
+def load_tool(name):
+    """``tools/<name>.py`` as a module, to call its functions in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401

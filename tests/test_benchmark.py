@@ -1,29 +1,20 @@
 """tools/benchmark.py runs end to end (no timing is asserted: speed targets
 live in docs/benchmarks.md, not in tests)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 from h2cn_mmaction.datasets import generate_dataset
 from h2cn_mmaction.utils import benchmark as bm
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', osp.join(ROOT, 'tools', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / 'bench.json'
-    tool = _tool()
+    tool = load_tool('benchmark')
     # 16 keyframes on both sides (TSMHead's num_segments too), channels-last
     res = tool.main([
         '--segments', '16', '--size', '32', '--repeats', '1', '--warmup',

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 from h2cn_mmaction.apis import (ResponseError, build_recognizer,
                                 response_maps, video_test_pipeline)
 from h2cn_mmaction.apis.response import (HEADER_HEIGHT, PAD,
@@ -183,21 +183,10 @@ def test_tool_writes_a_gif(video, checkpoints, tmp_path):
             2, 1, (32, 32)) == (2 * (HEADER_HEIGHT + 128) + PAD, 128)
 
 
-def load_tool():
-    """``tools/visualize_response.py`` as a module, to call ``main(argv)``
-    in-process."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'visualize_response', osp.join(ROOT, 'tools', 'visualize_response.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def tool_error(argv):
     """The one-line error of ``main(argv)``, which must exit."""
     with pytest.raises(SystemExit) as exc:
-        load_tool().main([str(a) for a in argv])
+        load_tool('visualize_response').main([str(a) for a in argv])
     message = exc.value.code
     assert isinstance(message, str), message  # sys.exit(str): exit code 1
     assert message.startswith('tools/visualize_response.py: error: ')

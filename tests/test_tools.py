@@ -18,7 +18,7 @@ import mmengine
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 from h2cn_mmaction.datasets import generate_dataset
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
@@ -565,18 +565,10 @@ def test_input_to_frames_layouts():
         input_to_frames(torch.zeros(5, 5, 5, 5))
 
 
-def _run_demo_module():
-    spec = importlib.util.spec_from_file_location(
-        'run_demo', osp.join(ROOT, 'tools', 'run_demo.py'))
-    run_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_demo)
-    return run_demo
-
-
 def test_demo_replaces_a_benchmark_of_an_older_generator(tmp_path):
     """``make demo`` after an upgrade: a dataset written by an older version
     of the generator is regenerated; other mismatches are refused."""
-    run_demo = _run_demo_module()
+    run_demo = load_tool('run_demo')
     params = dict(size=32, frames=6, train_per_class=1, val_per_class=0,
                   test_per_class=0, num_pairs=1, progress=False)
     data = tmp_path / 'synthetic'
@@ -593,7 +585,7 @@ def test_demo_replaces_a_benchmark_of_an_older_generator(tmp_path):
 
 def test_demo_pair_table_counts_wrong_clips_per_pair():
     """``make demo``'s per-pair table (tools/run_demo.py)."""
-    run_demo = _run_demo_module()
+    run_demo = load_tool('run_demo')
     classes = ['a', 'a reversed', 'b', 'b reversed']
     results = dict(
         h2cn=dict(eval=dict(labels=[0, 1, 2, 3, 3], preds=[0, 1, 3, 3, 0])),
