@@ -51,6 +51,31 @@ def test_compile_fullgraph_matches_eager(name, fn, x):
     assert_compiled_matches_eager(fn, x, backend='aot_eager')
 
 
+@pytest.mark.parametrize('spatial_agg', ['conv', 'avgpool'])
+def test_bf16_dilated_depthwise_weight_grad(spatial_agg):
+    """Under CPU bfloat16 autocast the weight gradient of HgC's dilated
+    depthwise f matches float32. Channels-last, oneDNN returns uninitialised
+    memory there (torch 2.13), so HgC keeps NCHW in bfloat16; memory filled
+    with NaN first makes a stale read visible."""
+    torch.manual_seed(0)
+    hgc = HourglassConv(3, num_segments=5, kernel_size=3, slope=4,
+                        spatial_agg=spatial_agg, temporal_padding='valid')
+    hgc.init_weights()
+    x = torch.randn(40, 3, 32, 32)
+    g = torch.randn(24, 3, 32, 32)
+    ref = torch.autograd.grad(hgc(x), list(hgc.parameters()), g)
+    for _ in range(3):
+        junk = [torch.full((40 * 3 * 32 * 32 + 7, ), float('nan'))
+                for _ in range(3)]
+        del junk
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = hgc(x)
+        got = torch.autograd.grad(out.float(), list(hgc.parameters()), g)
+        for a, b in zip(got, ref):
+            assert torch.isfinite(a).all()
+            assert (a - b).abs().max() <= 0.02 * b.abs().max()
+
+
 def test_backbone_trains_under_autocast():
     torch.manual_seed(0)
     backbone = ResNetH2CN(18, num_segments=4)
