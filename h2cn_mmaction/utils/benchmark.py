@@ -249,7 +249,7 @@ def module_times(model: torch.nn.Module,
                  step: Callable[[], None],
                  types: Sequence[str] = ('FMCB', 'CMCB'),
                  device: str = 'cpu',
-                 steps: int = 5) -> Dict[str, float]:
+                 steps: int = 5) -> Dict[str, Dict[str, float]]:
     """Forward time spent in the submodules of the given classes, per step.
 
     Forward pre-hooks and hooks time every call of a module whose class name
@@ -266,8 +266,8 @@ def module_times(model: torch.nn.Module,
         steps (int): Timed steps (figures are per step). Defaults to 5.
 
     Returns:
-        dict[str, float]: Class name -> ``{'ms': forward ms per step,
-        'calls': calls per step}`` for the classes found.
+        dict[str, dict[str, float]]: Class name -> ``{'ms': forward ms per
+        step, 'calls': calls per step}`` for the classes found.
     """
     totals = {}
     open_calls = []
