@@ -444,3 +444,24 @@ def test_cli(tmp_path):
     listed = _cli('--list-classes')
     assert listed.returncode == 0
     assert listed.stdout.splitlines()[0] == f'0\t{synthetic.CLASS_NAMES[0]}'
+
+
+def test_replace_older_regenerates_only_another_generator_version(tmp_path):
+    """``make demo`` after an upgrade: a dataset written by an older version
+    of the generator is regenerated; other mismatches are refused."""
+    params = dict(size=32, frames=6, train_per_class=1, val_per_class=0,
+                  test_per_class=0, num_pairs=1, progress=False)
+    data = tmp_path / 'synthetic'
+    meta = synthetic.generate_dataset(data, **params)
+    stale = dict(meta, version=meta['version'] - 1)
+    (data / 'meta.json').write_text(json.dumps(stale))
+    with pytest.raises(FileExistsError, match='other parameters'):
+        synthetic.generate_dataset(data, **params)  # not without the flag
+    assert synthetic.generate_dataset(data, replace_older=True,
+                                      **params) == meta
+    assert json.loads((data / 'meta.json').read_text()) == meta
+    # same version, other parameters: refused, nothing touched
+    with pytest.raises(FileExistsError, match='other parameters'):
+        synthetic.generate_dataset(data, replace_older=True,
+                                   **dict(params, frames=8))
+    assert json.loads((data / 'meta.json').read_text()) == meta

@@ -565,24 +565,6 @@ def test_input_to_frames_layouts():
         input_to_frames(torch.zeros(5, 5, 5, 5))
 
 
-def test_demo_replaces_a_benchmark_of_an_older_generator(tmp_path):
-    """``make demo`` after an upgrade: a dataset written by an older version
-    of the generator is regenerated; other mismatches are refused."""
-    run_demo = load_tool('run_demo')
-    params = dict(size=32, frames=6, train_per_class=1, val_per_class=0,
-                  test_per_class=0, num_pairs=1, progress=False)
-    data = tmp_path / 'synthetic'
-    meta = run_demo.prepare_benchmark(str(data), 0, **params)
-    stale = dict(meta, version=meta['version'] - 1)
-    (data / 'meta.json').write_text(json.dumps(stale))
-    assert run_demo.prepare_benchmark(str(data), 0, **params) == meta
-    assert json.loads((data / 'meta.json').read_text()) == meta
-    # same version, other parameters: refused, nothing touched
-    with pytest.raises(FileExistsError, match='other parameters'):
-        run_demo.prepare_benchmark(str(data), 0, **dict(params, frames=8))
-    assert json.loads((data / 'meta.json').read_text()) == meta
-
-
 def test_demo_pair_table_counts_wrong_clips_per_pair():
     """``make demo``'s per-pair table (tools/run_demo.py)."""
     run_demo = load_tool('run_demo')

@@ -82,35 +82,6 @@ def data_options(data):
     return opts
 
 
-def prepare_benchmark(data, seed, **params):
-    """Generate the built-in benchmark into ``data`` once.
-
-    A dataset there from an older version of the generator (its
-    ``meta.json`` names ``h2cn_mmaction.datasets.synthetic`` and another
-    ``version``) is a stale copy of deterministic output and is replaced;
-    anything else that does not match is refused by ``generate_dataset``.
-
-    Returns:
-        dict: The dataset's meta.
-    """
-    from h2cn_mmaction.datasets import GENERATOR_VERSION, generate_dataset
-    meta_file = osp.join(data, 'meta.json')
-    force = False
-    if osp.isfile(meta_file):
-        try:
-            with open(meta_file) as f:
-                found = json.load(f)
-        except ValueError:
-            found = {}
-        if found.get('generator') == 'h2cn_mmaction.datasets.synthetic' \
-                and found.get('version') != GENERATOR_VERSION:
-            log(f'{data} holds version {found.get("version")} of the '
-                f'benchmark; generating version {GENERATOR_VERSION} in its '
-                f'place')
-            force = True
-    return generate_dataset(data, seed=seed, force=force, **params)
-
-
 def train_and_test(name, args):
     config = osp.join(ROOT, 'configs', 'demo', f'{name}_r18_synthetic.py')
     work = osp.join(args.work_dir, name)
@@ -245,8 +216,11 @@ def main(argv=None):
     t0 = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
     sys.path.insert(0, ROOT)
+    from h2cn_mmaction.datasets import generate_dataset
     log(f'benchmark: {args.data}')
-    meta = prepare_benchmark(args.data, args.seed, **DEMO_DATA)
+    # a benchmark left by an older version of the generator is regenerated
+    meta = generate_dataset(args.data, seed=args.seed, replace_older=True,
+                            **DEMO_DATA)
     classes = meta['classes']
     log(f'{len(classes)} classes; videos per split: ' + ', '.join(
         f'{k} {v["num_videos"]}' for k, v in meta['splits'].items()))

@@ -811,7 +811,8 @@ def generate_dataset(out_dir: Union[str, os.PathLike],
                      fps: float = 12.0,
                      workers: Optional[int] = None,
                      progress: bool = True,
-                     force: bool = False) -> Dict[str, Any]:
+                     force: bool = False,
+                     replace_older: bool = False) -> Dict[str, Any]:
     """Generates the synthetic benchmark under ``out_dir``, atomically.
 
     The dataset is written into a temporary sibling directory
@@ -841,13 +842,18 @@ def generate_dataset(out_dir: Union[str, os.PathLike],
         force: Replace an existing ``out_dir`` that does not match (or is
             incomplete) instead of raising; a matching complete one is still
             reused.
+        replace_older: Replace an ``out_dir`` that this generator wrote at
+            another :data:`GENERATOR_VERSION` (a stale copy of deterministic
+            output, e.g. after an upgrade) instead of raising; other
+            mismatches still raise unless ``force``.
 
     Returns:
         The dataset meta (the content of ``meta.json``).
 
     Raises:
         FileExistsError: ``out_dir`` exists but was not generated with these
-            parameters, and ``force`` is false.
+            parameters, and neither ``force`` nor (for another generator
+            version only) ``replace_older`` is set.
         RuntimeError: ``out_dir`` has a matching ``meta.json`` but misses
             files, and ``force`` is false.
         ValueError, TypeError: an argument is invalid.
@@ -882,6 +888,12 @@ def generate_dataset(out_dir: Union[str, os.PathLike],
                 _log(progress, f'{out} already holds this dataset '
                      f'(matching meta.json); skipping generation')
                 return found
+        elif replace_older and found is not None and \
+                found.get('generator') == meta['generator'] and \
+                found.get('version') != meta['version']:
+            _log(progress, f'{out} holds version {found.get("version")} of '
+                 f'this benchmark; generating version {meta["version"]} in '
+                 f'its place')
         elif not force:
             if found is None:
                 why = ('it is not a directory' if not out.is_dir() else
@@ -901,7 +913,7 @@ def generate_dataset(out_dir: Union[str, os.PathLike],
     try:
         start = time.monotonic()
         _generate_into(tmp, meta, workers, progress)
-        if out.exists() or out.is_symlink():  # only reached with force=True
+        if out.exists() or out.is_symlink():  # force or replace_older
             old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
             os.rename(out, old)
             try:
