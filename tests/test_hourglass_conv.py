@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from h2cn_mmaction.models import HourglassConv
-from h2cn_mmaction.models.ops import AvgPool2x2
+from h2cn_mmaction.models.ops import AvgPool2x2, box_means
+from h2cn_mmaction.models.ops.hourglass_conv import _box_grid
 
 
 def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
@@ -219,3 +220,30 @@ def test_avg_pool_2x2_is_avg_pool2d(size):
     g = torch.randn_like(ref)
     torch.testing.assert_close(
         torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+
+
+@pytest.mark.parametrize('offsets', [(0, ), (-1, 0, 1), (-2, 0, 2),
+                                     (-2, -1, 0, 1, 2), (-3, 0, 3)])
+@pytest.mark.parametrize('size', [(7, 7), (5, 9), (13, 6), (3, 3)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_box_means_from_bands_are_the_matrix_product(offsets, size,
+                                                     channels_last):
+    """The CPU's block-mean route of ``box_means`` gives ``R @ x @ C^T``
+    (values and gradients), down to frames of exactly ``2d + 1`` and, below
+    that, through the matrix product itself."""
+    torch.manual_seed(0)
+    h, w = size
+    x = torch.randn(6, 5, h, w, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    grid = _box_grid(offsets, h, w, x)
+    d = max(abs(o) for o in offsets)
+    assert (grid['bands'] is None) == (min(h, w) < 2 * d + 1)
+    got = box_means(x, grid)
+    want = torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(want)
+    torch.testing.assert_close(
+        torch.autograd.grad(got, x, g)[0],
+        torch.autograd.grad(want, x, g)[0], rtol=1e-12, atol=1e-12)

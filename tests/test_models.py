@@ -1,5 +1,6 @@
 """FMCB, CMCB, ResNetH2CN and RecognizerH2CN: shapes, gradients, inits."""
 import copy
+import itertools
 
 import pytest
 import torch
@@ -223,6 +224,59 @@ def test_fmcb_fusion_matches_manual(size, stem_size, motion_size):
     motion = F.interpolate(motion, size=stem.shape[-2:])
     expected = backbone.layer1(0.3 * stem + 0.7 * motion)
     torch.testing.assert_close(backbone(x), expected)
+
+
+@pytest.mark.parametrize('weights', [(0.5, 0.5), (0.3, 0.7)])
+@pytest.mark.parametrize('grad', [False, True])
+def test_fuse_any_layout_into_the_requested_one(weights, grad):
+    """The fusion reads NCHW or channels-last stems and motion maps and
+    writes the requested layout, with or without autograd."""
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(18, num_segments=2, fusion_weights=weights)
+    stem, motion = torch.randn(4, 8, 10, 12), torch.randn(4, 8, 5, 6)
+    w0, w1 = weights
+    expected = w0 * stem + w1 * F.interpolate(motion, size=(10, 12))
+    cl = torch.channels_last
+    for stem_cl, motion_cl, out_cl in itertools.product([False, True],
+                                                         repeat=3):
+        s = stem.contiguous(memory_format=cl) if stem_cl else stem.clone()
+        m = motion.contiguous(memory_format=cl) if motion_cl else \
+            motion.clone()
+        s.requires_grad_(grad)
+        fmt = cl if out_cl else torch.contiguous_format
+        with torch.set_grad_enabled(grad):
+            out = backbone.fuse(s, m, memory_format=fmt)
+        torch.testing.assert_close(out, expected)
+        assert out.is_contiguous(memory_format=fmt)
+        assert out.requires_grad == grad
+        if grad:
+            out.sum().backward()
+            torch.testing.assert_close(s.grad, torch.full_like(s, w0))
+
+
+@pytest.mark.parametrize('use_fmcb', [True, False])
+def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
+        use_fmcb):
+    """On the CPU the stem conv gets its keyframes channels-last (oneDNN is
+    3x faster so); the features keep the layout of the input."""
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(18, num_segments=2, use_fmcb=use_fmcb).eval()
+    seen = []
+    backbone.conv1.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous(
+            memory_format=torch.channels_last)))
+    layer1_inputs = []
+    backbone.layer1.register_forward_pre_hook(
+        lambda m, args: layer1_inputs.append(args[0]))
+    x = torch.randn(4, 15, 32, 32)
+    with torch.no_grad():
+        out = backbone(x)
+        out_cl = backbone(x.contiguous(memory_format=torch.channels_last))
+    assert seen == [True, True]
+    assert layer1_inputs[0].is_contiguous()
+    assert layer1_inputs[1].is_contiguous(memory_format=torch.channels_last)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out_cl, out, rtol=1e-4, atol=1e-5)
 
 
 def test_imagenet_init_from_local_torchvision_checkpoint(tmp_path):

@@ -5,6 +5,8 @@
 * :class:`CMCB` (Clip Motion Capture Block) gates the channels of a residual
   block with an hourglass convolution over the keyframes of the clip.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,6 +14,9 @@ from mmcv.cnn import ConvModule
 
 from ..ops import (AvgPool2x2, HourglassConv, register_derived,
                    to_channels_last)
+
+
+_SAME = object()  # FMCB.forward: the output in the input's layout
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -136,16 +141,23 @@ class FMCB(nn.Module):
                     stem_conv.weight.mean(dim=1, keepdim=True).expand_as(
                         target))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                memory_format: Optional[torch.memory_format] = (
+                    _SAME)) -> torch.Tensor:
         """Compute the motion map.
 
         Args:
             x (torch.Tensor): ``(N * T * 5, C, H, W)`` frames.
+            memory_format (torch.memory_format, optional): Layout of the
+                output: by default the input's; None: as it comes out of
+                the max-pool (channels-last), for a consumer that takes any
+                layout (:meth:`ResNetH2CN.fuse`).
 
         Returns:
             torch.Tensor: ``(N * T, 64, H', W')`` motion map.
         """
-        out_format = _memory_format(x)
+        if memory_format is _SAME:
+            memory_format = _memory_format(x)
         x = self.pool(x)
         x = self.relu(self.bn1(_bn_layout(self.hgc1(x))))
         x = self.relu(self.bn2(_bn_layout(self.hgc2(x))))
@@ -154,8 +166,10 @@ class FMCB(nn.Module):
         x_cl = to_channels_last(x)
         if x_cl is not x:
             register_derived(x_cl, to_channels_last, x)
-        return self.maxpool(self.conv(x_cl)).contiguous(
-            memory_format=out_format)
+        out = self.maxpool(self.conv(x_cl))
+        if memory_format is None:
+            return out
+        return out.contiguous(memory_format=memory_format)
 
 
 def _bn_layout(x: torch.Tensor) -> torch.Tensor:
