@@ -31,6 +31,7 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
         for side in ('ours', 'tsm'):  # CPU: operators per step
             prof = run[mode]['profile'][side]
             assert prof['count'] > 0 and prof['ms'] > 0
+            assert prof['page_faults'] >= 0
         # H2CN dispatches more operators than TSM (CMCBs, FMCB)
         assert run[mode]['profile']['ours']['count'] > \
             run[mode]['profile']['tsm']['count']
@@ -96,3 +97,43 @@ def test_cuda_graph_needs_cuda():
     with pytest.raises(ValueError, match='cuda_graph needs a CUDA device'):
         bm.make_step(torch.nn.Linear(1, 1), torch.zeros(1), [], 'inference',
                      'cpu', cuda_graph=True)
+
+
+def test_channels_last_stem_keeps_the_function_and_the_layout():
+    """The like-for-like baseline: TSM's stem conv sees channels-last input,
+    the output and the layers after the stem are as before."""
+    from h2cn_mmaction.config_utils import mmaction_config
+    tool = load_tool('benchmark')
+    cfg = bm.load_config(mmaction_config(tool.TSM), 8)
+    torch.manual_seed(0)
+    model = bm.build_recognizer(cfg).eval()
+    inputs, _ = bm.make_batch(cfg, 1, 32)
+    with torch.no_grad():
+        want = model(inputs, mode='tensor', stage='head')
+        seen = []
+        backbone = bm.channels_last_stem(model).backbone
+        backbone.conv1.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].is_contiguous(
+                memory_format=torch.channels_last)))
+        backbone.layer1.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].is_contiguous()))
+        got = model(inputs, mode='tensor', stage='head')
+    assert seen == [True, True]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match='no conv1 and maxpool'):
+        bm.channels_last_stem(torch.nn.Module())
+    with pytest.raises(SystemExit, match='add --skip memory'):
+        tool.main(['--baseline-stem-channels-last', '--segments', '8'])
+
+
+def test_stem_layout_snippet_runs():
+    """docs/snippets/stem_layout.py (the stem figures of
+    docs/benchmarks.md) runs and its two layouts agree."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'stem_layout', osp.join(ROOT, 'docs', 'snippets', 'stem_layout.py'))
+    snippet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snippet)
+    (infer, fit), = snippet.main(
+        ['--size', '32', '--segments', '2', '--rounds', '1', '--calls', '2'])
+    assert min(infer + fit) > 0

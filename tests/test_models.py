@@ -258,7 +258,8 @@ def test_fuse_any_layout_into_the_requested_one(weights, grad):
 def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
         use_fmcb):
     """On the CPU the stem conv gets its keyframes channels-last (oneDNN is
-    3x faster so); the features keep the layout of the input."""
+    3x faster so); the layers after it keep the layout of the input, or of
+    a model converted to channels-last."""
     torch.manual_seed(0)
     backbone = ResNetH2CN(18, num_segments=2, use_fmcb=use_fmcb).eval()
     seen = []
@@ -277,6 +278,11 @@ def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
     assert layer1_inputs[1].is_contiguous(memory_format=torch.channels_last)
     assert out.is_contiguous()
     torch.testing.assert_close(out_cl, out, rtol=1e-4, atol=1e-5)
+    # a model converted to channels-last runs so after the fusion too
+    backbone.conv1.conv.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        backbone(x)
+    assert layer1_inputs[2].is_contiguous(memory_format=torch.channels_last)
 
 
 def test_imagenet_init_from_local_torchvision_checkpoint(tmp_path):

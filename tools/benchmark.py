@@ -65,6 +65,10 @@ def parse_args(argv=None):
                         help='autocast (CUDA: float16/bfloat16)')
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument(
+        '--baseline-stem-channels-last', action='store_true',
+        help="run the baseline's stem conv and max-pool channels-last, as "
+        'ours does on the CPU (a like-for-like ratio; timing only)')
+    parser.add_argument(
         '--cuda-graph', action='store_true',
         help='CUDA: capture each step as a CUDA graph and time its replay '
         '(no per-kernel launch cost; training then uses the cross-entropy '
@@ -105,6 +109,8 @@ def bench_models(args, segments):
     models = dict(
         ours=bm.build_recognizer(ours, args.device, args.channels_last),
         tsm=bm.build_recognizer(base, args.device, args.channels_last))
+    if args.baseline_stem_channels_last:
+        bm.channels_last_stem(models['tsm'])
     batches = dict(
         ours=bm.make_batch(ours, args.batch_size, args.size, args.device),
         tsm=bm.make_batch(base, args.batch_size, args.size, args.device))
@@ -132,6 +138,10 @@ def bench_models(args, segments):
                   f'{prof["ours"]["ms"]:.1f} ms, TSM '
                   f'{prof["tsm"]["count"]:.0f} {what} '
                   f'{prof["tsm"]["ms"]:.1f} ms per step', flush=True)
+            if prof['ours']['page_faults'] is not None:
+                print(f'  T={segments} {mode:9s}: minor page faults per step:'
+                      f' ours {prof["ours"]["page_faults"]:.0f}, TSM '
+                      f'{prof["tsm"]["page_faults"]:.0f}', flush=True)
             for name, ms in prof['ours']['top']:
                 print(f'      {ms:7.2f} ms  {name}', flush=True)
             prof['ours']['blocks'] = blocks = bm.module_times(
@@ -226,6 +236,10 @@ def machine(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.baseline_stem_channels_last and 'memory' not in args.skip:
+        raise SystemExit(
+            '--baseline-stem-channels-last changes the timed models only '
+            '(peak memory is measured in fresh processes): add --skip memory')
     if args.cuda_graph and not args.device.startswith('cuda'):
         raise SystemExit('--cuda-graph needs --device cuda')
     torch.set_num_threads(args.threads)

@@ -78,6 +78,43 @@ def build_recognizer(cfg: Config, device: str = 'cpu',
     return model
 
 
+def channels_last_stem(model: torch.nn.Module) -> torch.nn.Module:
+    """Run the RGB stem of an MMAction2 ResNet backbone (``conv1`` and
+    ``maxpool``) channels-last and the rest as before, as
+    :class:`ResNetH2CN` does on the CPU: hooks convert the stem's input to
+    channels-last and the max-pool's output back to the layout of that
+    input. For a like-for-like baseline (``tools/benchmark.py
+    --baseline-stem-channels-last``).
+
+    Args:
+        model (torch.nn.Module): A recognizer with a ResNet-style backbone.
+
+    Returns:
+        torch.nn.Module: ``model``, hooked.
+    """
+    backbone = getattr(model, 'backbone', None)
+    if not (hasattr(backbone, 'conv1') and hasattr(backbone, 'maxpool')):
+        raise ValueError(
+            f'channels_last_stem: the backbone '
+            f'{type(backbone).__name__} has no conv1 and maxpool (a ResNet '
+            f'stem) to convert.')
+    layouts = []
+
+    def to_cl(module, args):
+        x = args[0]
+        layouts.append(torch.channels_last if x.is_contiguous(
+            memory_format=torch.channels_last) and not x.is_contiguous() else
+                       torch.contiguous_format)
+        return (x.contiguous(memory_format=torch.channels_last), ) + args[1:]
+
+    def back(module, args, out):
+        return out.contiguous(memory_format=layouts.pop())
+
+    backbone.conv1.register_forward_pre_hook(to_cl)
+    backbone.maxpool.register_forward_hook(back)
+    return model
+
+
 def make_batch(cfg: Config,
                batch_size: int = 1,
                size: int = 224,
@@ -222,10 +259,23 @@ def profile_step(step: Callable[[], None],
 
     Returns:
         dict: ``ms`` (kernel/operator self time per step), ``count``
-        (kernels/operators per step) and ``top`` (``[name, ms per step]``).
+        (kernels/operators per step), ``top`` (``[name, ms per step]``)
+        and, on the CPU, ``page_faults``: the process's minor page faults
+        per step (median of ``steps`` unprofiled steps; freshly mapped
+        memory the allocator returned to the system and took back).
     """
     from torch.profiler import ProfilerActivity, profile
     cuda = device.startswith('cuda')
+    faults = None
+    if not cuda:
+        import resource
+        counts = []
+        for _ in range(steps):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            step()
+            counts.append(
+                resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        faults = statistics.median(counts)
     activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
     with profile(activities=[activity]) as prof:
         for _ in range(steps):
@@ -242,7 +292,8 @@ def profile_step(step: Callable[[], None],
     return dict(
         ms=sum(self_us(e) for e in events) / steps / 1e3,
         count=sum(e.count for e in events) / steps,
-        top=[[e.key[:90], self_us(e) / steps / 1e3] for e in events[:top]])
+        top=[[e.key[:90], self_us(e) / steps / 1e3] for e in events[:top]],
+        page_faults=faults)
 
 
 def module_times(model: torch.nn.Module,

@@ -221,7 +221,11 @@ class ResNetH2CN(ResNetTSM):
         """:meth:`forward` after the input check."""
         frames = self.frames_per_segment
         nt, _, h, w = x.shape
+        # the layers after the fusion run in the layout of the input, or
+        # channels-last for a model converted to it (as its convs would)
         layout = _memory_format(x)
+        if _memory_format(self.conv1.conv.weight) == torch.channels_last:
+            layout = torch.channels_last
         stacked = x.view(nt, frames, self.in_channels, h, w)
         keyframe = stacked[:, self.keyframe_index]
         if x.device.type == 'cpu':
