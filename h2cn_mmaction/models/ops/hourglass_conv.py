@@ -248,66 +248,34 @@ class HourglassConv(nn.Module):
         """
         n = self._check_input(x)
         _, c, h, w = x.shape
-        grid = self.box_grid(h, w, x)
+        grid = _box_grid(self._grid_offsets(), h, w, x)
         u = grid['rows'].shape[0]
         # box sums S, divided by H * W: (N * T, C, U, U)
         sums = box_means(x, grid)
+        # weights of the box sums giving the mean of f_d: (C, U * U) each
+        per_distance = [grid['identity'].expand(c, u * u)] + [
+            self._box_weights(agg, grid, u) for agg in self.spatial_aggs
+        ]
         if torch.onnx.is_in_onnx_export():
             # the TorchScript exporter cannot size a computed conv1d kernel:
             # the means of every f_d, then the temporal sum
-            per_distance = self._per_distance(grid, u)
-            sums = sums.reshape(n, self.num_segments, c, u * u)
+            sums = sums.view(n, self.num_segments, c, u * u)
             means = [(sums * wd).sum(-1, keepdim=True) for wd in per_distance]
             out = self._combine(means, self._alpha())
             return out.reshape(-1, self.out_channels)
-        sums = sums.reshape(n, self.num_segments, c * u * u).transpose(1, 2)
-        out = F.conv1d(sums, self.pooled_weight(grid).to(sums.dtype),
-                       padding=self.pooled_padding,
-                       groups=c)  # (N, C * m, T_out)
-        return out.transpose(1, 2).reshape(-1, self.out_channels)
-
-    def box_grid(self, h: int, w: int, like: torch.Tensor) -> dict:
-        """The constants of :meth:`pooled` for ``H x W`` frames (see
-        :func:`box_means`), cached per size, device and dtype."""
-        return _box_grid(self._grid_offsets(), h, w, like)
-
-    @property
-    def pooled_padding(self) -> int:
-        """Temporal zero padding of the ``conv1d`` in :meth:`pooled`."""
-        return self.kernel_size // 2 \
-            if self.temporal_padding == 'same' else 0
-
-    def _per_distance(self, grid: dict, u: int) -> List[torch.Tensor]:
-        """``(C, U * U)`` weights of the box means giving the spatial mean of
-        ``f_d``, for ``d = 0 .. K//2``."""
-        c = self.channels
-        return [grid['identity'].expand(c, u * u)] + [
-            self._box_weights(agg, grid, u) for agg in self.spatial_aggs
-        ]
-
-    def pooled_weight(self, grid: dict) -> torch.Tensor:
-        """The kernel of :meth:`pooled`'s temporal ``conv1d``.
-
-        Args:
-            grid (dict): :meth:`box_grid` of the frame size.
-
-        Returns:
-            torch.Tensor: ``(C * m, U * U, K)``: output channel ``o`` reads
-            the ``U * U`` box means of input channel ``o // m``, tap ``k``
-            applying to frame ``t + k - K // 2`` (the spatial taps of
-            ``f_|k - K//2|`` times ``alpha``).
-        """
-        u = grid['rows'].shape[0]
-        per_distance = self._per_distance(grid, u)
+        sums = sums.view(n, self.num_segments, c * u * u).transpose(1, 2)
         r = self.kernel_size // 2
         taps = torch.stack(
             [per_distance[abs(k - r)] for k in range(self.kernel_size)], -1)
         # times alpha (C, m, 1, K)
-        alpha = self.temporal.weight.view(self.channels,
-                                          self.channel_multiplier, 1,
+        alpha = self.temporal.weight.view(c, self.channel_multiplier, 1,
                                           self.kernel_size)
-        return (alpha * taps[:, None]).view(self.out_channels, u * u,
-                                            self.kernel_size)
+        weight = (alpha * taps[:, None]).view(self.out_channels, u * u,
+                                              self.kernel_size)
+        out = F.conv1d(sums, weight.to(sums.dtype),
+                       padding=r if self.temporal_padding == 'same' else 0,
+                       groups=c)  # (N, C * m, T_out)
+        return out.transpose(1, 2).reshape(-1, self.out_channels)
 
     def _grid_offsets(self) -> tuple:
         """Sorted spatial offsets read by any ``f_d`` (0 for the identity)."""
@@ -344,7 +312,7 @@ def box_means(x: torch.Tensor, grid: dict) -> torch.Tensor:
 
     Args:
         x (torch.Tensor): ``(B, C, H, W)``, any number of channels.
-        grid (dict): :meth:`HourglassConv.box_grid` of ``H x W``.
+        grid (dict): The constants of ``H x W`` frames (``_box_grid``).
 
     Returns:
         torch.Tensor: ``(B, C, U, U)``, ``U`` offsets per axis.
