@@ -252,6 +252,10 @@ def test_fuse_any_layout_into_the_requested_one(weights, grad):
         if grad:
             out.sum().backward()
             torch.testing.assert_close(s.grad, torch.full_like(s, w0))
+    # mixed precision inputs: the sum in the promoted dtype
+    out = backbone.fuse(stem.double(), motion)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected.double(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize('use_fmcb', [True, False])

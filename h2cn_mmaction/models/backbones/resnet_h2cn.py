@@ -177,11 +177,12 @@ class ResNetH2CN(ResNetTSM):
         # motion map broadcasts over both 2s
         split = (lambda t: t.unflatten(3, (w, 2)).unflatten(2, (h, 2)))
         stem6, motion6 = split(stem), motion[:, :, :, None, :, None]
+        lerp = w0 + w1 == 1 and stem.dtype == motion.dtype  # lerp: one dtype
         if (torch.is_grad_enabled() and
                 (stem.requires_grad or motion.requires_grad)) or \
                 torch.jit.is_tracing() or torch.compiler.is_compiling():
             # out= is not recorded by autograd, nor by the ONNX tracer
-            fused = torch.lerp(stem6, motion6, w1) if w0 + w1 == 1 else \
+            fused = torch.lerp(stem6, motion6, w1) if lerp else \
                 torch.add(stem6 * w0, motion6, alpha=w1)
             return fused.flatten(4, 5).flatten(2, 3).contiguous(
                 memory_format=memory_format)
@@ -190,7 +191,7 @@ class ResNetH2CN(ResNetTSM):
             dtype=torch.result_type(stem, motion),
             device=stem.device,
             memory_format=memory_format)
-        if w0 + w1 == 1:
+        if lerp:
             torch.lerp(stem6, motion6, w1, out=split(out))
         else:
             torch.mul(stem6, w0, out=split(out)).add_(motion6, alpha=w1)
