@@ -10,14 +10,20 @@ FIXTURES = os.environ.get(
     osp.join(osp.dirname(ROOT), 'shared', 'fixtures', 'official_h2cn'))
 
 
-def load_tool(name):
-    """``tools/<name>.py`` as a module, to call its functions in-process."""
+def load_script(path):
+    """The script at ``path`` (relative to the repository) as a module, to
+    call its functions in-process."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'tools', f'{name}.py'))
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_tool(name):
+    """``tools/<name>.py`` as a module (:func:`load_script`)."""
+    return load_script(osp.join('tools', f'{name}.py'))
 
 
 @pytest.fixture(scope='session', autouse=True)

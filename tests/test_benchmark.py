@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT, load_tool
+from conftest import ROOT, load_script, load_tool
 from h2cn_mmaction.datasets import generate_dataset
 from h2cn_mmaction.utils import benchmark as bm
 
@@ -129,11 +129,7 @@ def test_channels_last_stem_keeps_the_function_and_the_layout():
 def test_stem_layout_snippet_runs():
     """docs/snippets/stem_layout.py (the stem figures of
     docs/benchmarks.md) runs and its two layouts agree."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'stem_layout', osp.join(ROOT, 'docs', 'snippets', 'stem_layout.py'))
-    snippet = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(snippet)
+    snippet = load_script(osp.join('docs', 'snippets', 'stem_layout.py'))
     (infer, fit), = snippet.main(
         ['--size', '32', '--segments', '2', '--rounds', '1', '--calls', '2'])
     assert min(infer + fit) > 0

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 from h2cn_mmaction.apis.export import (ExportError, build_recognizer,
                                        default_export_shape, export_onnx,
                                        onnx_relative_error, parse_shape)
@@ -109,11 +109,7 @@ def test_export_tool(tmp_path):
 def tool_error(argv):
     """The one-line error of ``tools/export_onnx.py``'s ``main(argv)``,
     called in-process."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'export_onnx', osp.join(ROOT, 'tools', 'export_onnx.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('export_onnx')
     with pytest.raises(SystemExit) as exc:
         tool.main([str(a) for a in argv])
     message = exc.value.code

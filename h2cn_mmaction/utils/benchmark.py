@@ -18,6 +18,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from ..models.ops import memory_format_of
 from .complexity import default_input_shape
 
 
@@ -102,9 +103,7 @@ def channels_last_stem(model: torch.nn.Module) -> torch.nn.Module:
 
     def to_cl(module, args):
         x = args[0]
-        layouts.append(torch.channels_last if x.is_contiguous(
-            memory_format=torch.channels_last) and not x.is_contiguous() else
-                       torch.contiguous_format)
+        layouts.append(memory_format_of(x))
         return (x.contiguous(memory_format=torch.channels_last), ) + args[1:]
 
     def back(module, args, out):

@@ -9,8 +9,7 @@ from mmaction.models.backbones.resnet_tsm import ResNetTSM
 from mmaction.registry import MODELS
 
 from ..blocks import CMCB, FMCB, CMCBWrapper
-from ..blocks.motion_blocks import _memory_format
-from ..ops import recompute_derived, to_channels_last
+from ..ops import memory_format_of, recompute_derived, to_channels_last
 
 
 @MODELS.register_module()
@@ -166,7 +165,7 @@ class ResNetH2CN(ResNetTSM):
         """
         w0, w1 = self.fusion_weights
         if memory_format is None:
-            memory_format = _memory_format(stem)
+            memory_format = memory_format_of(stem)
         n, c, h, w = motion.shape
         if stem.shape[-2:] != (2 * h, 2 * w):
             if stem.shape[-2:] != motion.shape[-2:]:
@@ -224,8 +223,8 @@ class ResNetH2CN(ResNetTSM):
         nt, _, h, w = x.shape
         # the layers after the fusion run in the layout of the input, or
         # channels-last for a model converted to it (as its convs would)
-        layout = _memory_format(x)
-        if _memory_format(self.conv1.conv.weight) == torch.channels_last:
+        layout = memory_format_of(x)
+        if memory_format_of(self.conv1.conv.weight) == torch.channels_last:
             layout = torch.channels_last
         stacked = x.view(nt, frames, self.in_channels, h, w)
         keyframe = stacked[:, self.keyframe_index]

@@ -12,19 +12,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
-from ..ops import (AvgPool2x2, HourglassConv, register_derived,
-                   to_channels_last)
+from ..ops import (AvgPool2x2, HourglassConv, memory_format_of,
+                   register_derived, to_channels_last)
 
 
 _SAME = object()  # FMCB.forward: the output in the input's layout
-
-
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    """``channels_last`` if ``x`` is stored so (and not also contiguous)."""
-    if not x.is_contiguous() and \
-            x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 class FMCB(nn.Module):
@@ -157,7 +149,7 @@ class FMCB(nn.Module):
             torch.Tensor: ``(N * T, 64, H', W')`` motion map.
         """
         if memory_format is _SAME:
-            memory_format = _memory_format(x)
+            memory_format = memory_format_of(x)
         x = self.pool(x)
         x = self.relu(self.bn1(_bn_layout(self.hgc1(x))))
         x = self.relu(self.bn2(_bn_layout(self.hgc2(x))))

@@ -403,6 +403,15 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` if ``x`` is stored so (and not also contiguous),
+    else ``contiguous_format``."""
+    if not x.is_contiguous() and \
+            x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 _GRID_CACHE = {}
 
 
