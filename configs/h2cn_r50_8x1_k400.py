@@ -26,15 +26,17 @@ model = dict(
 
 # Training resizes, crops and flips lazily and resamples once (MMAction2's
 # lazy mode + Fuse): the same augmentation, less work for 5x the frames.
-train_pipeline = h2cn_cfg.with_fused_resize(
-    h2cn_cfg.with_segment_sampling(_base_.train_pipeline, frames_per_segment))
-val_pipeline = h2cn_cfg.with_segment_sampling(_base_.val_pipeline,
-                                              frames_per_segment)
-test_pipeline = [
+# A frame that two segments (or two of the 10 test clips) share is decoded
+# and transformed once (DedupFrames ... RestoreFrames): the same clips.
+train_pipeline = h2cn_cfg.with_dedup_frames(h2cn_cfg.with_fused_resize(
+    h2cn_cfg.with_segment_sampling(_base_.train_pipeline, frames_per_segment)))
+val_pipeline = h2cn_cfg.with_dedup_frames(
+    h2cn_cfg.with_segment_sampling(_base_.val_pipeline, frames_per_segment))
+test_pipeline = h2cn_cfg.with_dedup_frames([
     dict(type='ThreeCrop', crop_size=256) if s['type'] == 'TenCrop' else s
     for s in h2cn_cfg.with_segment_sampling(
         _base_.test_pipeline, frames_per_segment, num_views=10)
-]
+])
 
 # VideoDataset naming (or skipping, on_bad_video='skip') bad videos
 dataset_type = 'CheckedVideoDataset'

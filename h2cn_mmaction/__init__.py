@@ -11,7 +11,8 @@ check_mmaction()
 
 from .checkpoint import register_safe_globals  # noqa: E402
 from .datasets import CheckedVideoDataset  # noqa: E402,F401
-from .datasets.transforms import SegmentSampleFrames  # noqa: E402,F401
+from .datasets.transforms import (  # noqa: E402,F401
+    DedupFrames, RestoreFrames, SegmentSampleFrames)
 from .engine import InputCheckHook  # noqa: E402,F401
 from .models import *  # noqa: E402,F401,F403
 from .version import __version__  # noqa: E402,F401

@@ -122,6 +122,40 @@ def with_video_decoding(pipeline: List[dict]) -> List[dict]:
     return [dict(type='DecordInit')] + pipeline
 
 
+def with_dedup_frames(pipeline: List[dict]) -> List[dict]:
+    """Copy a pipeline so that it decodes and transforms each frame once.
+
+    ``DedupFrames`` goes right after the frame sampler and ``RestoreFrames``
+    right before ``FormatShape``
+    (:class:`h2cn_mmaction.datasets.transforms.DedupFrames`): the steps in
+    between see every sampled frame index once, and the clip that comes out
+    is the same. A pipeline that has a ``DedupFrames`` step already is
+    returned unchanged (as a copy).
+
+    Args:
+        pipeline (list[dict]): A data pipeline config.
+
+    Returns:
+        list[dict]: The modified copy.
+    """
+    pipeline = copy.deepcopy(pipeline)
+    types = [step['type'] for step in pipeline]
+    if 'DedupFrames' in types:
+        return pipeline
+    samplers = [i for i, t in enumerate(types) if 'SampleFrames' in t]
+    if not samplers:
+        raise ValueError('with_dedup_frames: the pipeline has no '
+                         '*SampleFrames step.')
+    formats = [i for i, t in enumerate(types)
+               if t == 'FormatShape' and i > samplers[-1]]
+    if not formats:
+        raise ValueError('with_dedup_frames: the pipeline has no '
+                         'FormatShape step after its frame sampler.')
+    pipeline.insert(formats[0], dict(type='RestoreFrames'))
+    pipeline.insert(samplers[-1] + 1, dict(type='DedupFrames'))
+    return pipeline
+
+
 _LAZY = ('Resize', 'MultiScaleCrop', 'RandomResizedCrop', 'CenterCrop',
          'Flip')
 

@@ -91,6 +91,20 @@ def test_pipelines_time_the_same_videos(tmp_path):
                               repeats=2)
     assert len(times['a']) == len(times['b']) == 4
     assert all(t > 0 for t in times['a'] + times['b'])
+    steps = bm.time_pipeline_steps(dict(a=pipeline), videos, repeats=1)
+    assert [name for name, _ in steps['a']] == [
+        'DecordInit', 'SegmentSampleFrames', 'DedupFrames', 'DecordDecode',
+        'CenterCrop', 'RestoreFrames', 'FormatShape', 'PackActionInputs']
+    assert all(ms > 0 for _, ms in steps['a'])
+
+
+def test_pipeline_videos_have_the_asked_length(tmp_path):
+    tool = load_tool('benchmark')
+    args = tool.parse_args(['--video-frames', '16', '--num-videos', '1'])
+    videos = tool.pipeline_videos(args, str(tmp_path))
+    info = bm.describe_videos(videos)
+    assert info['count'] == 1 and info['frames'] == 16
+    assert info['height'] == 240
 
 
 def test_cuda_graph_needs_cuda():

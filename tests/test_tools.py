@@ -547,7 +547,8 @@ def test_video_test_pipeline_reads_videos_for_rawframe_configs():
         return [step['type'] for step in video_test_pipeline(cfg)]
 
     sthv1 = steps('h2cn_r50_8x1_sthv1.py')  # RawframeDataset config
-    assert sthv1[:3] == ['DecordInit', 'SegmentSampleFrames', 'DecordDecode']
+    assert sthv1[:4] == ['DecordInit', 'SegmentSampleFrames', 'DedupFrames',
+                         'DecordDecode']
     assert 'RawFrameDecode' not in sthv1
     demo = steps(osp.join('demo', 'h2cn_r18_synthetic.py'))
     assert demo.count('DecordInit') == 1

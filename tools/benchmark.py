@@ -77,15 +77,20 @@ def parse_args(argv=None):
         '--profile', action='store_true',
         help='also profile each step (torch.profiler): GPU kernels per step '
         'and their time on CUDA, operators on the CPU; the costliest five '
-        'of ours; and the forward time of our FMCB and CMCBs')
+        'of ours; and the forward time of our FMCB and CMCBs; and the time '
+        'of every data pipeline step')
     parser.add_argument('--skip', nargs='*', default=[],
                         choices=['inference', 'train', 'memory', 'pipeline'])
     parser.add_argument(
         '--videos', default=None,
         help='directory of videos for the pipeline timing (default: '
         'synthetic benchmark clips re-encoded like Something-Something V2: '
-        '427x240 VP9 WebM, 12 fps, 48 frames, in a temp dir)')
+        '427x240 VP9 WebM, 12 fps, --video-frames frames, in a temp dir)')
     parser.add_argument('--num-videos', type=int, default=12)
+    parser.add_argument(
+        '--video-frames', type=int, default=48,
+        help='frames of each synthetic video (default: 48); below 5 x T '
+        'frames, neighbouring segments share frames')
     parser.add_argument('--out', default=None, help='write results as JSON')
     return parser.parse_args(argv)
 
@@ -198,6 +203,13 @@ def bench_pipelines(args, segments, ours, base, videos):
               f'{res[split]["ours_ms"]:6.1f} ms  TSM '
               f'{res[split]["tsm_ms"]:6.1f} ms per clip  ratio '
               f'{res[split]["ratio"]:.3f}', flush=True)
+        if args.profile:  # where each pipeline spends its time
+            res[split]['steps'] = steps = bm.time_pipeline_steps(
+                pipelines, videos, repeats=3)
+            for name, label in (('ours', 'ours'), ('tsm', 'TSM ')):
+                print(f'    {label} steps (ms): ' + ', '.join(
+                    f'{step} {ms:.2f}' for step, ms in steps[name]),
+                    flush=True)
     return res
 
 
@@ -212,8 +224,9 @@ def pipeline_videos(args, tmp):
         return videos[:args.num_videos]
     from h2cn_mmaction.datasets.synthetic import generate_dataset
     out = osp.join(tmp, 'synthetic')
-    generate_dataset(out, seed=0, size=240, frames=48, train_per_class=1,
-                     val_per_class=1, test_per_class=1, progress=False)
+    generate_dataset(out, seed=0, size=240, frames=args.video_frames,
+                     train_per_class=1, val_per_class=1, test_per_class=1,
+                     progress=False)
     square = sorted(
         glob.glob(osp.join(out, 'videos', '**', '*.mp4'),
                   recursive=True))[:args.num_videos]

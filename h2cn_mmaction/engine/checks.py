@@ -361,6 +361,46 @@ def _check_backbone_cfg(backbone: Mapping, backbone_cls: type) -> None:
             f'frame samplers), or use_fmcb=False.')
 
 
+def _dedup_error(where: str, pipeline) -> Optional[str]:
+    """Message when ``DedupFrames`` and ``RestoreFrames`` are not paired
+    around the per-frame steps of ``pipeline``, else None.
+
+    Args:
+        where (str): The pipeline, as a config key.
+        pipeline (list[dict] | None): Its steps.
+
+    Returns:
+        str | None: The error message.
+    """
+    types = [step.get('type') if isinstance(step, Mapping) else None
+             for step in pipeline or []]
+    types = [t if isinstance(t, str) else getattr(t, '__name__', '')
+             for t in types]
+    fix = ('put DedupFrames right after the frame sampler and RestoreFrames '
+           'right before FormatShape, or build the pipeline with '
+           'h2cn_mmaction.config_utils.with_dedup_frames')
+    opened = None
+    for i, t in enumerate(types):
+        if t == 'DedupFrames':
+            if opened is not None:
+                return (f'{where}[{i}]: a second DedupFrames before the '
+                        f'RestoreFrames of {where}[{opened}]: {fix}.')
+            opened = i
+        elif t == 'RestoreFrames':
+            if opened is None:
+                return (f'{where}[{i}]: RestoreFrames without a DedupFrames '
+                        f'step before it: {fix}.')
+            opened = None
+        elif opened is not None and t in ('FormatShape', 'PackActionInputs'):
+            return (f'{where}[{i}]: {t} between DedupFrames '
+                    f'({where}[{opened}]) and RestoreFrames, which would get '
+                    f'each shared frame once: {fix}.')
+    if opened is not None:
+        return (f'{where}[{opened}]: DedupFrames without a RestoreFrames '
+                f'step after it: {fix}.')
+    return None
+
+
 def check_config(cfg, check_annotations: bool = True) -> None:
     """Check that the parts of a recognizer config agree.
 
@@ -375,6 +415,7 @@ def check_config(cfg, check_annotations: bool = True) -> None:
       (``SampleFrames``, ``SegmentSampleFrames``...) vs
       ``model.backbone.num_segments`` and ``clip_len`` vs
       ``model.backbone.frames_per_segment`` (1 for TSM-like backbones);
+    * ``DedupFrames`` paired with a ``RestoreFrames`` before ``FormatShape``;
     * with ``check_annotations``, the labels of the annotation lists of
       ``VideoDataset``/``RawframeDataset`` (and subclasses) that exist
       locally, against ``model.cls_head.num_classes``.
@@ -415,6 +456,9 @@ def check_config(cfg, check_annotations: bool = True) -> None:
         if not isinstance(loader, Mapping):
             continue
         for path, ds in _dataset_cfgs(loader, f'{split}_dataloader'):
+            message = _dedup_error(f'{path}.pipeline', ds.get('pipeline'))
+            if message:
+                raise ConfigCheckError(message)
             for i, step in enumerate(ds.get('pipeline') or []):
                 type_ = step.get('type') if isinstance(step, Mapping) \
                     else None
