@@ -570,22 +570,26 @@ def describe_videos(videos: Sequence[str]) -> dict:
                 width=w, height=h, frames=len(reader))
 
 
-def _compose_pipelines(pipelines: Dict[str, Sequence[dict]]) -> dict:
-    """Build each pipeline, OpenCV single-threaded (MMEngine's default
-    ``env_cfg``, ``opencv_num_threads=0``, sets it so for training)."""
+def _alternating(pipelines: Dict[str, Sequence[dict]],
+                 videos: Sequence[str], repeats: int):
+    """``(name, built pipeline, fresh results dict)`` for every pass, video
+    and pipeline, alternating per video. OpenCV runs single-threaded, as
+    MMEngine's default ``env_cfg`` (``opencv_num_threads=0``) sets it for
+    training."""
     import cv2
     from mmaction.registry import TRANSFORMS
     from mmengine.dataset import Compose
     init_default_scope('mmaction')
     cv2.setNumThreads(0)
-    return {
+    composed = {
         name: Compose([TRANSFORMS.build(t) for t in p])
         for name, p in pipelines.items()
     }
-
-
-def _video_sample(path: str) -> dict:
-    return dict(filename=path, label=0, start_index=0, modality='RGB')
+    for _ in range(repeats):
+        for path in videos:
+            for name, pipeline in composed.items():
+                yield name, pipeline, dict(filename=path, label=0,
+                                           start_index=0, modality='RGB')
 
 
 def time_pipelines(pipelines: Dict[str, Sequence[dict]],
@@ -605,46 +609,35 @@ def time_pipelines(pipelines: Dict[str, Sequence[dict]],
         dict[str, list[float]]: Name -> seconds per clip, one per
         (pass, video).
     """
-    composed = _compose_pipelines(pipelines)
     times = {name: [] for name in pipelines}
-    for _ in range(repeats):
-        for path in videos:
-            for name, pipeline in composed.items():
-                data = _video_sample(path)
-                start = time.perf_counter()
-                pipeline(data)
-                times[name].append(time.perf_counter() - start)
+    for name, pipeline, data in _alternating(pipelines, videos, repeats):
+        start = time.perf_counter()
+        pipeline(data)
+        times[name].append(time.perf_counter() - start)
     return times
 
 
 def time_pipeline_steps(pipelines: Dict[str, Sequence[dict]],
                         videos: Sequence[str],
                         repeats: int = 3) -> Dict[str, List[tuple]]:
-    """Time every step of data pipelines, alternating per video as
-    :func:`time_pipelines` does: where a pipeline spends its time.
-
-    Args:
-        pipelines (dict[str, list[dict]]): Name -> MMAction2 pipeline config
-            starting with ``DecordInit``.
-        videos (Sequence[str]): Video files.
-        repeats (int): Passes over ``videos``. Defaults to 3.
+    """Where data pipelines spend their time: every step timed, the
+    pipelines alternating per video as in :func:`time_pipelines` (same
+    arguments).
 
     Returns:
         dict[str, list[tuple[str, float]]]: Name -> ``(step type, median
         milliseconds per clip)`` in pipeline order.
     """
-    composed = _compose_pipelines(pipelines)
-    times = {name: [[] for _ in p.transforms] for name, p in composed.items()}
-    for _ in range(repeats):
-        for path in videos:
-            for name, pipeline in composed.items():
-                data = _video_sample(path)
-                for step, spent in zip(pipeline.transforms, times[name]):
-                    start = time.perf_counter()
-                    data = step(data)
-                    spent.append(time.perf_counter() - start)
+    times, steps = {}, {}
+    for name, pipeline, data in _alternating(pipelines, videos, repeats):
+        steps[name] = pipeline.transforms
+        spent = times.setdefault(name, [[] for _ in pipeline.transforms])
+        for step, step_times in zip(pipeline.transforms, spent):
+            start = time.perf_counter()
+            data = step(data)
+            step_times.append(time.perf_counter() - start)
     return {
         name: [(type(step).__name__, statistics.median(spent) * 1e3)
-               for step, spent in zip(composed[name].transforms, times[name])]
-        for name in composed
+               for step, spent in zip(steps[name], times[name])]
+        for name in times
     }
