@@ -47,6 +47,29 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
     assert table in capsys.readouterr().out
 
 
+def test_compile_compiles_both_backbones(tmp_path, monkeypatch):
+    """--compile: both backbones through torch.compile (here Dynamo with
+    the eager backend: no C++ compiler needed, same capture)."""
+    tool = load_tool('benchmark')
+    compile_ = torch.compile
+    compiled = []
+
+    def eager_compile(module):
+        compiled.append(type(module).__name__)
+        return compile_(module, backend='eager')
+
+    monkeypatch.setattr(torch, 'compile', eager_compile)
+    torch._dynamo.reset()
+    res = tool.main(['--segments', '8', '--size', '32', '--repeats', '1',
+                     '--warmup', '1', '--skip', 'train', 'memory', 'pipeline',
+                     '--compile'])
+    assert sorted(compiled) == ['ResNetH2CN', 'ResNetTSM']
+    assert res['runs'][0]['inference']['ratio'] > 0
+    for extra in (['--skip', 'pipeline'], ['--skip', 'memory', '--profile']):
+        with pytest.raises(SystemExit, match='--compile times'):
+            tool.main(['--compile'] + extra)
+
+
 def test_module_times_counts_the_outermost_match():
     """Nested matches are timed once, in the outermost module."""
     class Inner(torch.nn.Module):

@@ -20,6 +20,7 @@ Example:
     python tools/benchmark.py --device cuda --amp --channels-last
     python tools/benchmark.py --device cuda --cuda-graph --skip memory
     python tools/benchmark.py --segments 8 --repeats 5 --out bench.json
+    python tools/benchmark.py --segments 8 --compile --skip memory pipeline
 """
 import argparse
 import glob
@@ -74,6 +75,11 @@ def parse_args(argv=None):
         '(no per-kernel launch cost; training then uses the cross-entropy '
         'of the class scores)')
     parser.add_argument(
+        '--compile', action='store_true',
+        help='torch.compile both backbones (Inductor: C++ on the CPU, '
+        'Triton on CUDA); the first, compiling call of each mode is part of '
+        'the warm-up')
+    parser.add_argument(
         '--profile', action='store_true',
         help='also profile each step (torch.profiler): GPU kernels per step '
         'and their time on CUDA, operators on the CPU; the costliest five '
@@ -116,6 +122,9 @@ def bench_models(args, segments):
         tsm=bm.build_recognizer(base, args.device, args.channels_last))
     if args.baseline_stem_channels_last:
         bm.channels_last_stem(models['tsm'])
+    if args.compile:
+        for model in models.values():
+            model.backbone = torch.compile(model.backbone)
     batches = dict(
         ours=bm.make_batch(ours, args.batch_size, args.size, args.device),
         tsm=bm.make_batch(base, args.batch_size, args.size, args.device))
@@ -255,6 +264,12 @@ def main(argv=None):
             '(peak memory is measured in fresh processes): add --skip memory')
     if args.cuda_graph and not args.device.startswith('cuda'):
         raise SystemExit('--cuda-graph needs --device cuda')
+    if args.compile and (args.cuda_graph or args.profile or
+                         'memory' not in args.skip):
+        raise SystemExit(
+            '--compile times the compiled models only: add --skip memory '
+            '(peak memory is measured in fresh processes), and leave out '
+            '--cuda-graph and --profile (which time modules by hooks)')
     torch.set_num_threads(args.threads)
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
