@@ -70,6 +70,39 @@ def test_compile_compiles_both_backbones(tmp_path, monkeypatch):
             tool.main(['--compile'] + extra)
 
 
+def test_processes_report_the_median_of_fresh_processes(tmp_path, capsys):
+    tool = load_tool('benchmark')
+    out = tmp_path / 'bench.json'
+    res = tool.main(['--segments', '8', '--size', '32', '--repeats', '1',
+                     '--warmup', '0', '--skip', 'train', 'memory', 'pipeline',
+                     '--processes', '2', '--out', str(out)])
+    saved = json.loads(out.read_text())
+    assert saved['processes'] == 2 and saved['runs'] == res['runs']
+    run, = saved['runs']
+    assert run['segments'] == 8 and 'train' not in run
+    ratios = run['inference']['ratios']
+    assert len(ratios) == 2 and all(r > 0 for r in ratios)
+    assert run['inference']['ratio'] == pytest.approx(sum(ratios) / 2)
+    printed = capsys.readouterr().out
+    assert printed.count('# process ') == 2
+    assert 'ratios per process' in printed
+    with pytest.raises(SystemExit, match='--processes'):
+        tool.main(['--processes', '2', '--profile'])
+    with pytest.raises(SystemExit, match='--processes must be'):
+        tool.main(['--processes', '0'])
+
+
+def test_median_of_runs():
+    tool = load_tool('benchmark')
+    merged = tool.median_of_runs([
+        dict(segments=8, inference=dict(ours_ms=3.0, ratio=1.0), tag='a'),
+        dict(segments=8, inference=dict(ours_ms=1.0, ratio=1.2), tag='b'),
+        dict(segments=8, inference=dict(ours_ms=2.0, ratio=1.1), tag='c'),
+    ])
+    assert merged == dict(segments=8, tag='a', inference=dict(
+        ours_ms=2.0, ratio=1.1, ratios=[1.0, 1.2, 1.1]))
+
+
 def test_module_times_counts_the_outermost_match():
     """Nested matches are timed once, in the outermost module."""
     class Inner(torch.nn.Module):

@@ -21,6 +21,7 @@ Example:
     python tools/benchmark.py --device cuda --cuda-graph --skip memory
     python tools/benchmark.py --segments 8 --repeats 5 --out bench.json
     python tools/benchmark.py --segments 8 --compile --skip memory pipeline
+    python tools/benchmark.py --segments 8 --skip memory pipeline --processes 5
 """
 import argparse
 import glob
@@ -97,6 +98,13 @@ def parse_args(argv=None):
         '--video-frames', type=int, default=48,
         help='frames of each synthetic video (default: 48); below 5 x T '
         'frames, neighbouring segments share frames')
+    parser.add_argument(
+        '--processes', type=int, default=1,
+        help='repeat the whole measurement in N fresh processes, one after '
+        'the other, and report the median of their figures (each ratio: '
+        'the median of the per-process ratios, all of them listed); on a '
+        'CPU the ratio moves from process to process with the state of the '
+        'memory allocator')
     parser.add_argument('--out', default=None, help='write results as JSON')
     return parser.parse_args(argv)
 
@@ -256,7 +264,60 @@ def machine(args):
     return info
 
 
+def median_of_runs(items):
+    """Merge the results of several processes: the median of every number
+    that differs (ratios too), the first of anything else; a dict with a
+    ``ratio`` also lists them all under ``ratios``."""
+    first = items[0]
+    if isinstance(first, dict):
+        merged = {key: median_of_runs([item[key] for item in items])
+                  for key in first}
+        if 'ratio' in first:
+            merged['ratios'] = [item['ratio'] for item in items]
+        return merged
+    if isinstance(first, bool) or not isinstance(first, (int, float)) or \
+            all(item == first for item in items):
+        return first
+    return statistics.median(items)
+
+
+def in_processes(argv, args):
+    """Run this tool ``args.processes`` times in fresh processes and merge
+    their results (:func:`median_of_runs`)."""
+    import subprocess
+    done = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.processes):
+            out = osp.join(tmp, f'process{i}.json')
+            print(f'# process {i + 1} of {args.processes}', flush=True)
+            subprocess.run([sys.executable, osp.abspath(__file__)] + argv +
+                           ['--processes', '1', '--out', out], check=True)
+            with open(out) as f:
+                done.append(json.load(f))
+    results = dict(machine=done[0]['machine'], args=vars(args),
+                   processes=args.processes,
+                   runs=[median_of_runs(list(runs))
+                         for runs in zip(*(d['runs'] for d in done))])
+    if 'pipeline_videos' in done[0]:
+        results['pipeline_videos'] = done[0]['pipeline_videos']
+    print(f'# medians over {args.processes} processes; ratios per process:')
+    for run in results['runs']:
+        for name, r in run.items():
+            if name == 'pipeline':
+                for split, rs in r.items():
+                    print(f'  T={run["segments"]} {split} pipeline: '
+                          f'{_ratios(rs)}')
+            elif isinstance(r, dict) and 'ratios' in r:
+                print(f'  T={run["segments"]} {name}: {_ratios(r)}')
+    return results
+
+
+def _ratios(r):
+    return ', '.join(f'{x:.3f}' for x in r['ratios'])
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.baseline_stem_channels_last and 'memory' not in args.skip:
         raise SystemExit(
@@ -270,6 +331,15 @@ def main(argv=None):
             '--compile times the compiled models only: add --skip memory '
             '(peak memory is measured in fresh processes), and leave out '
             '--cuda-graph and --profile (which time modules by hooks)')
+    if args.processes < 1:
+        raise SystemExit(f'--processes must be >= 1, got {args.processes}')
+    if args.processes > 1:
+        if args.profile:
+            raise SystemExit('--processes merges figures only: leave out '
+                             '--profile')
+        results = in_processes(argv, args)
+        _finish(results, args)
+        return results
     torch.set_num_threads(args.threads)
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
@@ -288,13 +358,18 @@ def main(argv=None):
                 res['pipeline'] = bench_pipelines(args, segments, ours, base,
                                                   videos)
             results['runs'].append(res)
+    _finish(results, args)
+    return results
+
+
+def _finish(results, args):
+    """Print the table and write ``--out``."""
     print_table(results)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)
         print(f'wrote {args.out}')
-    return results
 
 
 def markdown_table(results):
