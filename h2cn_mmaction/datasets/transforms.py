@@ -86,10 +86,10 @@ class DedupFrames(BaseTransform):
     :class:`RestoreFrames`.
 
     ``5`` consecutive frames per keyframe overlap from one segment to the
-    next when the video has fewer than ``5 * T`` frames (most of
-    Something-Something at ``T = 16``; Kinetics' 10 test clips), and
-    MMAction2 decodes, resizes and crops every sampled index, duplicates
-    included. Between this step and :class:`RestoreFrames` the pipeline
+    next when the video has fewer than about ``5 * T`` frames (e.g. fewer
+    than 80 at ``T = 16``; Kinetics' 10 test clips of ``8 x 5`` frames
+    share frames in any video under 400 frames), and MMAction2 decodes,
+    resizes and crops every sampled index, duplicates included. Between this step and :class:`RestoreFrames` the pipeline
     sees each frame once, in increasing order; :class:`RestoreFrames` puts
     the frames back in the sampled order. The clip is exactly the one
     without the pair, as long as the steps in between treat every frame
