@@ -361,6 +361,14 @@ def _check_backbone_cfg(backbone: Mapping, backbone_cls: type) -> None:
             f'frame samplers), or use_fmcb=False.')
 
 
+def _step_name(step) -> Tuple[Any, str]:
+    """A pipeline step's ``type`` (a name or a class) and its name ('' for
+    a step that is not a config dict)."""
+    type_ = step.get('type') if isinstance(step, Mapping) else None
+    return type_, (type_ if isinstance(type_, str) else
+                   getattr(type_, '__name__', ''))
+
+
 def _dedup_error(where: str, pipeline) -> Optional[str]:
     """Message when ``DedupFrames`` and ``RestoreFrames`` are not paired
     around the per-frame steps of ``pipeline``, else None.
@@ -372,10 +380,7 @@ def _dedup_error(where: str, pipeline) -> Optional[str]:
     Returns:
         str | None: The error message.
     """
-    types = [step.get('type') if isinstance(step, Mapping) else None
-             for step in pipeline or []]
-    types = [t if isinstance(t, str) else getattr(t, '__name__', '')
-             for t in types]
+    types = [_step_name(step)[1] for step in pipeline or []]
     fix = ('put DedupFrames right after the frame sampler and RestoreFrames '
            'right before FormatShape, or build the pipeline with '
            'h2cn_mmaction.config_utils.with_dedup_frames')
@@ -460,10 +465,7 @@ def check_config(cfg, check_annotations: bool = True) -> None:
             if message:
                 raise ConfigCheckError(message)
             for i, step in enumerate(ds.get('pipeline') or []):
-                type_ = step.get('type') if isinstance(step, Mapping) \
-                    else None
-                name = type_ if isinstance(type_, str) else \
-                    getattr(type_, '__name__', '')
+                type_, name = _step_name(step)
                 if 'SampleFrames' not in name or 'clip_len' not in step:
                     continue
                 step_cls = _registered(TRANSFORMS, type_)

@@ -628,16 +628,16 @@ def time_pipeline_steps(pipelines: Dict[str, Sequence[dict]],
         dict[str, list[tuple[str, float]]]: Name -> ``(step type, median
         milliseconds per clip)`` in pipeline order.
     """
-    times, steps = {}, {}
+    times = {}  # name -> (step, seconds per clip) of every step
     for name, pipeline, data in _alternating(pipelines, videos, repeats):
-        steps[name] = pipeline.transforms
-        spent = times.setdefault(name, [[] for _ in pipeline.transforms])
-        for step, step_times in zip(pipeline.transforms, spent):
+        steps = times.setdefault(
+            name, [(step, []) for step in pipeline.transforms])
+        for step, spent in steps:
             start = time.perf_counter()
             data = step(data)
-            step_times.append(time.perf_counter() - start)
+            spent.append(time.perf_counter() - start)
     return {
         name: [(type(step).__name__, statistics.median(spent) * 1e3)
-               for step, spent in zip(steps[name], times[name])]
-        for name in times
+               for step, spent in steps]
+        for name, steps in times.items()
     }
