@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from h2cn_mmaction.models import HourglassConv
 from h2cn_mmaction.models.ops import AvgPool2x2, box_means
-from h2cn_mmaction.models.ops.hourglass_conv import _box_grid
+from h2cn_mmaction.models.ops.hourglass_conv import (BANDS_FROM_PIXELS,
+                                                     _box_grid, _box_route)
 
 
 def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
@@ -96,6 +97,28 @@ def test_matches_equation(kernel, slope, agg, padding, mult):
     assert out.shape == (2 * t_out, 4 * mult, 11, 13)
     torch.testing.assert_close(
         out, reference_hgc(op, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('kernel,slope,agg,mult', [(3, 4, 'conv', 3),
+                                                   (3, 4, 'conv', 1),
+                                                   (5, 2, 'conv', 2),
+                                                   (5, 4, 'avgpool', 2)])
+def test_one_output_frame_matches_equation(kernel, slope, agg, mult):
+    """'valid' over T = K frames (the FMCB's second layer), where ``f_d``
+    runs only on the two frames that read it: values and input gradients."""
+    torch.manual_seed(0)
+    op = HourglassConv(4, num_segments=kernel, kernel_size=kernel,
+                       slope=slope, spatial_agg=agg,
+                       temporal_padding='valid', channel_multiplier=mult)
+    x = torch.randn(3 * kernel, 4, 11, 13, requires_grad=True)
+    out = op(x)
+    assert out.shape == (3, 4 * mult, 11, 13)
+    ref = reference_hgc(op, x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(out)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, g)[0],
+        torch.autograd.grad(ref, x, g)[0], rtol=1e-5, atol=1e-5)
 
 
 def test_slope_zero_is_depthwise_temporal_conv():
@@ -226,9 +249,11 @@ def test_avg_pool_2x2_is_avg_pool2d(size):
                                      (-2, -1, 0, 1, 2), (-3, 0, 3)])
 @pytest.mark.parametrize('size', [(7, 7), (5, 9), (13, 6), (3, 3)])
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_box_means_from_bands_are_the_matrix_product(offsets, size,
-                                                     channels_last):
-    """The CPU's block-mean route of ``box_means`` gives ``R @ x @ C^T``
+@pytest.mark.parametrize('route', ['flat', 'bands', 'default'])
+def test_box_means_routes_are_the_matrix_product(offsets, size,
+                                                 channels_last, route):
+    """The CPU's routes of ``box_means`` (one product with the flattened
+    frames, block means, and whichever it picks) give ``R @ x @ C^T``
     (values and gradients), down to frames of exactly ``2d + 1`` and, below
     that, through the matrix product itself."""
     torch.manual_seed(0)
@@ -240,10 +265,33 @@ def test_box_means_from_bands_are_the_matrix_product(offsets, size,
     grid = _box_grid(offsets, h, w, x)
     d = max(abs(o) for o in offsets)
     assert (grid['bands'] is None) == (min(h, w) < 2 * d + 1)
-    got = box_means(x, grid)
+    if route == 'bands' and grid['bands'] is None:
+        pytest.skip('no block means for frames smaller than 2d + 1')
+    got = box_means(x, grid, route=None if route == 'default' else route)
     want = torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     g = torch.randn_like(want)
     torch.testing.assert_close(
         torch.autograd.grad(got, x, g)[0],
         torch.autograd.grad(want, x, g)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_box_route():
+    """Block means only in CPU inference on large frames (and for
+    channels-last ones), the flattened product otherwise."""
+    def route(size, grad=False, channels_last=False, offsets=(-1, 0, 1)):
+        x = torch.zeros(2, 3, size, size)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(grad)
+        return _box_route(x, _box_grid(offsets, size, size, x))
+
+    big = 2 * int(BANDS_FROM_PIXELS**0.5)
+    assert route(big) == 'bands'
+    with torch.no_grad():
+        assert route(big, grad=True) == 'bands'
+    assert route(big, grad=True) == 'flat'
+    assert route(7) == 'flat'
+    assert route(big, channels_last=True) == 'bands'
+    assert route(2, channels_last=True) == 'matmul'  # 2 < 2d + 1
+    assert route(2) == 'flat'

@@ -388,6 +388,39 @@ def test_recognizer_multi_view_average():
         torch.cat(per_view).softmax(-1).mean(0))
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fuse_conv_bn_keeps_the_predictions(channels_last):
+    """``mmcv.cnn.fuse_conv_bn`` (MMAction2's ``benchmark.py --fuse-conv-bn``)
+    folds the CMCB's BatchNorms into biases of its 1x1 convs: the CMCB must
+    apply them, on both of its conv paths (batched product for NCHW on the
+    CPU, the conv module for a channels-last model)."""
+    from mmcv.cnn import fuse_conv_bn
+    torch.manual_seed(0)
+    model = build_recognizer(segments=4).double()
+    model.init_weights()
+    for module in model.modules():  # BatchNorms that are not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.5)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.normal_(0, 0.5)
+    if channels_last:  # the 2-D convs (HgC's alpha is a 5-D weight)
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
+    model.eval()
+    fused = fuse_conv_bn(copy.deepcopy(model))
+    cmcb = fused.backbone.layer1[0].conv1.cmcb
+    assert cmcb.conv1.bias is not None and cmcb.conv2.bias is not None
+    assert isinstance(cmcb.bn1, nn.Identity)
+    views = torch.randn(2, 20, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model.extract_feat(views, stage='head')[0]
+        out = fused.extract_feat(views, stage='head')[0]
+    assert ref.abs().min() > 1e-4  # the head's scores, not zeros
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-12)
+
+
 def test_recognizer_wrong_frame_count():
     model = build_recognizer(segments=4)
     with pytest.raises(ValueError) as err:

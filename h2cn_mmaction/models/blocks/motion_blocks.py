@@ -175,16 +175,22 @@ def _bn_layout(x: torch.Tensor) -> torch.Tensor:
 
 
 def _conv1x1(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a bias-free ``1x1`` conv. On CPU, for an NCHW input,
-    as a batched matrix product over frames (forward and backward stay in
-    NCHW): oneDNN reorders the whole input for convolutions with as few
-    output channels as the CMCB's ``C / 16``, which costs several times the
-    product itself."""
+    """``conv(x)`` for a ``1x1`` conv. On CPU, for an NCHW input, as a
+    batched matrix product over frames (forward and backward stay in NCHW):
+    oneDNN reorders the whole input for convolutions with as few output
+    channels as the CMCB's ``C / 16``, which costs several times the product
+    itself. A bias (the CMCB's convs have none until ``mmcv.cnn.fuse_conv_bn``
+    folds their BatchNorms into them) is added in the same call."""
     if x.device.type != 'cpu' or not x.is_contiguous():
         return conv(x)
     n, c, h, w = x.shape
     weight = conv.weight.view(1, -1, c).expand(n, -1, c)
-    return torch.bmm(weight, x.view(n, c, h * w)).view(n, -1, h, w)
+    x = x.view(n, c, h * w)
+    if conv.bias is None:
+        out = torch.bmm(weight, x)
+    else:
+        out = torch.baddbmm(conv.bias.view(1, -1, 1), weight, x)
+    return out.view(n, -1, h, w)
 
 
 class CMCB(nn.Module):
@@ -263,7 +269,8 @@ class CMCB(nn.Module):
             torch.Tensor: ``(N * T, C, H, W)``, ``x`` times the gate.
         """
         y = self.hgc.pooled(self.bn1(_conv1x1(self.conv1, x)))  # HgC + GAP
-        y = F.linear(y, self.conv2.weight.flatten(1))  # conv2 on 1x1 maps
+        # conv2 on 1x1 maps
+        y = F.linear(y, self.conv2.weight.flatten(1), self.conv2.bias)
         gate = torch.sigmoid(self.bn2(y[..., None, None]))
         if inplace and not (torch.is_grad_enabled() and
                             (x.requires_grad or gate.requires_grad)):

@@ -10,7 +10,7 @@ odd temporal kernel ``K``::
 being the identity. The receptive field is an hourglass: narrow at the current
 frame, wider the further the neighbour is in time.
 """
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -33,8 +33,11 @@ class HourglassConv(nn.Module):
 
     The spatial aggregation ``f_d`` of the ``d``-th temporal neighbour
     (``d = |i| >= 1``) is computed once per frame and shared by the offsets
-    ``+d`` and ``-d``; the temporal sum is a set of shifted multiply-adds, so
-    no stacked copy of the features is ever materialised.
+    ``+d`` and ``-d``; with ``'valid'`` padding only where an output reads
+    it: with one output channel per input channel once per output frame, on
+    the ``alpha``-weighted sum of both neighbours, and over ``T = K`` frames
+    on the two frames that read it. The temporal sum is a set of shifted
+    multiply-adds, so no stacked copy of the features is ever materialised.
 
     Args:
         channels (int): Number of input channels ``C``.
@@ -213,12 +216,78 @@ class HourglassConv(nn.Module):
         n = self._check_input(x)
         _, c, h, w = x.shape
         t = self.num_segments
+        if self.temporal_padding == 'valid':
+            frames = x.view(n, t, c, h, w)
+            if self.channel_multiplier == 1:
+                return self._forward_valid(frames).view(-1, c, h, w)
+            if t == self.kernel_size:
+                return self._forward_one_frame(frames).view(
+                    n, self.out_channels, h, w)
         aggs = [x.view(n, t, c, 1, h, w)] + [
             _spatial(agg, x).view(n, t, c, 1, h, w)
             for agg in self.spatial_aggs
         ]
         out = self._combine(aggs, self._alpha()[..., None, None])
         return out.reshape(-1, self.out_channels, h, w)
+
+    def _forward_valid(self, frames: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for ``'valid'`` padding and one output channel per
+        input channel (the FMCB's first layer).
+
+        ``f_d`` is linear and acts on each channel alone, and so is
+        ``alpha``: ``alpha_{-d} f_d(X[t-d]) + alpha_{+d} f_d(X[t+d]) =
+        f_d(alpha_{-d} X[t-d] + alpha_{+d} X[t+d])``. ``f_d`` then runs on
+        the ``T - K + 1`` output frames instead of on all ``T`` input frames
+        (3 of 5 in the FMCB), once for both offsets ``+-d``.
+
+        Args:
+            frames (torch.Tensor): ``(N, T, C, H, W)``.
+
+        Returns:
+            torch.Tensor: ``(N, T - K + 1, C, H, W)``.
+        """
+        n, _, c, h, w = frames.shape
+        r = self.kernel_size // 2
+        t_out = self.num_segments - 2 * r
+        alpha = self._alpha()[:, :, 0, None, None]  # (K, C, 1, 1)
+        out = None
+        for d, agg in enumerate(self.spatial_aggs, 1):
+            # kept for backward as the recipe, not as data
+            pair = (frames[:, r - d:r - d + t_out], alpha[r - d],
+                    frames[:, r + d:r + d + t_out], alpha[r + d])
+            agged = _spatial(agg, _weighted_pair(*pair),
+                             rebuild=(_weighted_pair, *pair))
+            agged = agged.view(n, t_out, c, h, w)
+            out = agged if out is None else out + agged
+        centre = frames[:, r:r + t_out]
+        if out is None:  # K = 1
+            return centre * alpha[r]
+        return torch.addcmul(out, centre, alpha[r])
+
+    def _forward_one_frame(self, frames: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for ``'valid'`` padding over ``T = K`` frames (one
+        output frame, e.g. the FMCB's second layer): ``f_d`` runs on the two
+        frames ``r - d`` and ``r + d`` (``r = K // 2``) that read it, not on
+        all ``T``.
+
+        Args:
+            frames (torch.Tensor): ``(N, K, C, H, W)``.
+
+        Returns:
+            torch.Tensor: ``(N, C, m, H, W)``.
+        """
+        n, _, c, h, w = frames.shape
+        r = self.kernel_size // 2
+        alpha = self._alpha()[..., None, None]  # (K, C, m, 1, 1)
+        out = frames[:, r, :, None] * alpha[r]
+        for d, agg in enumerate(self.spatial_aggs, 1):
+            pair = frames[:, r - d:r + d + 1:2 * d]  # frames r - d, r + d
+            agged = _spatial(agg, pair.flatten(0, 1),
+                             rebuild=(_flatten_frames, pair))
+            agged = agged.view(n, 2, c, 1, h, w)
+            out = torch.addcmul(out, agged[:, 0], alpha[r - d])
+            out = torch.addcmul(out, agged[:, 1], alpha[r + d])
+        return out
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Global spatial average of :meth:`forward`, computed without it.
@@ -231,14 +300,16 @@ class HourglassConv(nn.Module):
         column indicators ``R``, ``C`` (:func:`box_means`, one pass over
         ``X``). The mean of ``f_d`` is then a weighted sum of
         ``S`` (the kernel taps; ``S[0, 0]`` for the identity), and the
-        temporal sum with ``alpha`` a grouped 1-D convolution over the
-        ``T`` frames of those box sums. The same function as
+        temporal sum with ``alpha`` one weighted sum over each window of
+        ``K`` frames of those box sums (zero frames padded for ``'same'``;
+        a windowed view, not a grouped ``conv1d``, whose oneDNN call costs
+        more than its arithmetic). The same function as
         ``forward(x).mean((2, 3))`` (up to float rounding) at a fraction of
         its cost, in a handful of kernels; the CMCB uses it (HgC followed by
         global average pooling). During ONNX export, whose TorchScript
-        exporter cannot size a computed ``conv1d`` kernel, the means of
-        each ``f_d`` are formed first and summed over time as in
-        :meth:`forward`.
+        exporter cannot export that windowed view (``unfold`` of a padded
+        tensor), the means of each ``f_d`` are formed first and summed over
+        time as in :meth:`forward`.
 
         Args:
             x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
@@ -257,25 +328,28 @@ class HourglassConv(nn.Module):
             self._box_weights(agg, grid, u) for agg in self.spatial_aggs
         ]
         if torch.onnx.is_in_onnx_export():
-            # the TorchScript exporter cannot size a computed conv1d kernel:
-            # the means of every f_d, then the temporal sum
+            # the TorchScript exporter cannot export the unfold below: the
+            # means of every f_d, then the temporal sum
             sums = sums.view(n, self.num_segments, c, u * u)
             means = [(sums * wd).sum(-1, keepdim=True) for wd in per_distance]
             out = self._combine(means, self._alpha())
             return out.reshape(-1, self.out_channels)
-        sums = sums.view(n, self.num_segments, c * u * u).transpose(1, 2)
-        r = self.kernel_size // 2
+        t, r, m = self.num_segments, self.kernel_size // 2, \
+            self.channel_multiplier
+        sums = sums.view(n, t, c, u * u)
+        if self.temporal_padding == 'same':  # zero frames before and after
+            sums = F.pad(sums, (0, 0, 0, 0, r, r))
+        windows = sums.unfold(1, self.kernel_size, 1)  # (N, T_out, C, UU, K)
         taps = torch.stack(
             [per_distance[abs(k - r)] for k in range(self.kernel_size)], -1)
-        # times alpha (C, m, 1, K)
-        alpha = self.temporal.weight.view(c, self.channel_multiplier, 1,
-                                          self.kernel_size)
-        weight = (alpha * taps[:, None]).view(self.out_channels, u * u,
-                                              self.kernel_size)
-        out = F.conv1d(sums, weight.to(sums.dtype),
-                       padding=r if self.temporal_padding == 'same' else 0,
-                       groups=c)  # (N, C * m, T_out)
-        return out.transpose(1, 2).reshape(-1, self.out_channels)
+        alpha = self.temporal.weight.view(c, m, 1, self.kernel_size)
+        if m == 1:
+            weight = (taps * alpha[:, 0]).to(sums.dtype)  # (C, UU, K)
+            out = (windows * weight).sum((-2, -1))  # (N, T_out, C)
+        else:
+            weight = (taps[:, None] * alpha).to(sums.dtype)  # (C, m, UU, K)
+            out = torch.einsum('ntcuk,cmuk->ntcm', windows, weight)
+        return out.reshape(-1, self.out_channels)
 
     def _grid_offsets(self) -> tuple:
         """Sorted spatial offsets read by any ``f_d`` (0 for the identity)."""
@@ -300,29 +374,78 @@ class HourglassConv(nn.Module):
         return taps.new_zeros(c, u * u).index_copy(1, index, taps)
 
 
-def box_means(x: torch.Tensor, grid: dict) -> torch.Tensor:
+def _flatten_frames(x: torch.Tensor) -> torch.Tensor:
+    """``(N, T, C, H, W)`` frames as ``(N * T, C, H, W)``."""
+    return x.flatten(0, 1)
+
+
+def _weighted_pair(lo: torch.Tensor, alpha_lo: torch.Tensor,
+                   hi: torch.Tensor, alpha_hi: torch.Tensor) -> torch.Tensor:
+    """``alpha_lo * lo + alpha_hi * hi`` for ``(N, T, C, H, W)`` frames and
+    ``(C, 1, 1)`` weights, as ``(N * T, C, H, W)``."""
+    return torch.addcmul(lo * alpha_lo, hi, alpha_hi).flatten(0, 1)
+
+
+#: :func:`box_means` in CPU inference: frames of more pixels than this take
+#: the block means of :func:`_band_means` (between 28 x 28 and 56 x 56 the
+#: one matrix product becomes the slower)
+BANDS_FROM_PIXELS = 32 * 32
+
+
+def box_means(x: torch.Tensor, grid: dict,
+              route: Optional[str] = None) -> torch.Tensor:
     """Per frame and channel, the means over ``H x W`` of the rectangles
     that a zero-padded, stride-1 window reads at each pair of offsets of
     ``grid``: ``R @ x @ C^T``.
 
-    On the CPU, from :func:`_band_means` (a few cheap passes instead of a
-    skinny matrix product: at ``(8, 4, 56, 56)``, 2 threads, 0.04 vs
-    0.08 ms); on a GPU, where every kernel costs a launch, and for frames
-    smaller than ``2d + 1``, by the two matrix products.
+    Three ways to the same values (:func:`_box_route` picks one):
+
+    * ``'flat'``: one matrix product of the flattened frames with
+      ``R (x) C`` (``(H * W, U * U)``); on the CPU for NCHW frames, except
+      in inference on frames of more than :data:`BANDS_FROM_PIXELS`
+      pixels;
+    * ``'bands'``: from :func:`_band_means` (a few cheap passes), which
+      beats that skinny product there. At 2 threads, for the CMCB's
+      ``(8, C / 16, S, S)`` at ``S`` = 56 / 28 / 14 / 7, forward: bands
+      48 / 48 / 53 / 68 us, flat 121 / 43 / 24 / 18 us; forward and
+      backward: bands 270 / 251 / 253 / 269 us, flat 152 / 104 / 95 / 62
+      us. Also for channels-last frames on the CPU;
+    * ``'matmul'``: the two matrix products, on a GPU (where every kernel
+      costs a launch), and for channels-last frames smaller than
+      ``2d + 1``.
 
     Args:
         x (torch.Tensor): ``(B, C, H, W)``, any number of channels.
         grid (dict): The constants of ``H x W`` frames (``_box_grid``).
+        route (str, optional): ``'flat'``, ``'bands'`` or ``'matmul'``;
+            by default :func:`_box_route`'s choice.
 
     Returns:
         torch.Tensor: ``(B, C, U, U)``, ``U`` offsets per axis.
     """
-    b, c = x.shape[:2]
+    b, c, h, w = x.shape
     u = grid['rows'].shape[0]
-    if grid['bands'] is None or x.device.type != 'cpu':
-        return torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
-    means = torch.matmul(_band_means(x, grid['bands']), grid['to_means'])
-    return means.view(b, c, u, u)
+    route = route or _box_route(x, grid)
+    if route == 'flat':
+        return torch.matmul(x.reshape(b * c, h * w),
+                            grid['flat']).view(b, c, u, u)
+    if route == 'bands':
+        means = torch.matmul(_band_means(x, grid['bands']),
+                             grid['to_means'])
+        return means.view(b, c, u, u)
+    return torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
+
+
+def _box_route(x: torch.Tensor, grid: dict) -> str:
+    """The fastest way of :func:`box_means` for ``x``."""
+    if x.device.type != 'cpu':
+        return 'matmul'
+    if x.is_contiguous() and (
+            grid['bands'] is None or
+            x.shape[-2] * x.shape[-1] <= BANDS_FROM_PIXELS or
+            (torch.is_grad_enabled() and x.requires_grad)):
+        return 'flat'
+    return 'matmul' if grid['bands'] is None else 'bands'
 
 
 def _band_means(x: torch.Tensor, d: int) -> torch.Tensor:
@@ -370,18 +493,39 @@ def _tap_offsets(agg: nn.Module) -> List[int]:
                     f'aggregation {type(agg).__name__}.')
 
 
-def _spatial(agg: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _spatial(agg: nn.Module, x: torch.Tensor, rebuild: tuple = None
+             ) -> torch.Tensor:
     """``agg(x)``; oneDNN's depthwise dilated convolution is several times
     faster channels-last on CPU (forward and backward), so an NCHW input is
     converted there and back, except in bfloat16: there the weight gradient
     of a dilated one comes out as uninitialised memory (torch 2.13 CPU;
-    ``test_bf16_dilated_depthwise_weight_grad``)."""
+    ``test_bf16_dilated_depthwise_weight_grad``).
+
+    Args:
+        agg (nn.Module): A spatial aggregation ``f_d``.
+        x (torch.Tensor): ``(B, C, H, W)``.
+        rebuild (tuple, optional): ``(fn, *inputs)`` with ``fn(*inputs)``
+            equal to ``x`` bit for bit, from tensors that backward keeps
+            anyway: what ``agg`` keeps of its input for backward is then
+            rebuilt from them (:func:`register_derived`). By default the
+            channels-last copy is rebuilt from ``x``.
+
+    Returns:
+        torch.Tensor: ``agg(x)`` in the layout of ``x``.
+    """
     if isinstance(agg, nn.Conv2d) and x.device.type == 'cpu' and \
             x.is_contiguous() and not (agg.dilation[0] > 1 and
                                        _cpu_bf16(x)):
         # the copy is what the conv keeps for backward: keep x instead
-        x_cl = register_derived(to_channels_last(x), to_channels_last, x)
+        if rebuild is None:
+            recipe = (to_channels_last, x)
+        else:
+            fn, *inputs = rebuild
+            recipe = (lambda *args: to_channels_last(fn(*args)), *inputs)
+        x_cl = register_derived(to_channels_last(x), *recipe)
         return agg(x_cl).contiguous()
+    if rebuild is not None:
+        register_derived(x, *rebuild)
     return agg(x)
 
 
@@ -445,7 +589,8 @@ def _box_grid(offsets: tuple, h: int, w: int, like: torch.Tensor) -> dict:
 
     * ``rows`` ``(U, H)`` and ``cols_t`` ``(W, U)``: coverage indicators
       divided by ``H`` and ``W`` (box sums come out as means, which keeps
-      them in float16's range under autocast);
+      them in float16's range under autocast), and ``flat``
+      ``(H * W, U * U)``: both at once, for flattened frames;
     * ``bands``: ``d``, the largest offset, for :func:`_band_means`
       (None for frames smaller than ``2d + 1``), and ``to_means``
       ``((2d + 1)^2, U * U)``, the linear map from its block means to the
@@ -482,6 +627,7 @@ def _box_grid(offsets: tuple, h: int, w: int, like: torch.Tensor) -> dict:
     grid = dict(
         rows=rows,
         cols_t=cols_t,
+        flat=torch.kron(rows.t().contiguous(), cols_t),
         bands=bands,
         to_means=to_means,
         identity=identity,
