@@ -203,3 +203,19 @@ def test_stem_layout_snippet_runs():
     (infer, fit), = snippet.main(
         ['--size', '32', '--segments', '2', '--rounds', '1', '--calls', '2'])
     assert min(infer + fit) > 0
+
+
+def test_block_forms_snippet_runs():
+    """docs/snippets/block_forms.py (the block figures of run 8 in
+    docs/benchmarks.md) runs, after checking that its forms agree."""
+    snippet = load_script(osp.join('docs', 'snippets', 'block_forms.py'))
+    results = snippet.main(
+        ['--size', '64', '--segments', '3', '--calls', '2'])
+    assert set(results['FMCB']) == {'inference', 'forward + backward'}
+    assert set(results) == {'FMCB', '(3, 4, 16, 16)', '(3, 8, 8, 8)',
+                            '(3, 16, 4, 4)', '(3, 32, 2, 2)'}
+    # block means need frames of at least 3 x 3
+    assert 'box_means, inference' in results['(3, 16, 4, 4)']
+    assert 'box_means, inference' not in results['(3, 32, 2, 2)']
+    assert min(ms for forms in results.values() for times in forms.values()
+               for ms in times.values()) > 0

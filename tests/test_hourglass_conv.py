@@ -121,6 +121,29 @@ def test_one_output_frame_matches_equation(kernel, slope, agg, mult):
         torch.autograd.grad(ref, x, g)[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('kernel,frames,mult', [(3, 5, 1), (3, 3, 3),
+                                                (5, 5, 2), (5, 7, 1),
+                                                (3, 6, 2), (1, 4, 1)])
+@pytest.mark.parametrize('agg', ['conv', 'avgpool'])
+def test_valid_forms_match_every_frame(kernel, frames, mult, agg):
+    """The fast 'valid' forms (alpha-weighted pairs; two frames for T = K)
+    against f_d on every frame: values and the gradients of the input and
+    of every parameter."""
+    torch.manual_seed(0)
+    op = HourglassConv(3, num_segments=frames, kernel_size=kernel, slope=4,
+                       spatial_agg=agg, temporal_padding='valid',
+                       channel_multiplier=mult).double()
+    x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
+                    requires_grad=True)
+    got, want = op(x), op._forward_every_frame(x)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(want)
+    params = [x] + list(op.parameters())
+    for a, b in zip(torch.autograd.grad(got, params, g),
+                    torch.autograd.grad(want, params, g)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_slope_zero_is_depthwise_temporal_conv():
     torch.manual_seed(0)
     op = HourglassConv(5, num_segments=4, kernel_size=3, slope=0)

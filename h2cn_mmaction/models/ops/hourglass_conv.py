@@ -223,6 +223,22 @@ class HourglassConv(nn.Module):
             if t == self.kernel_size:
                 return self._forward_one_frame(frames).view(
                     n, self.out_channels, h, w)
+        return self._forward_every_frame(x)
+
+    def _forward_every_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with ``f_d`` on every frame, then the shifted
+        multiply-adds: the straightforward form, for any padding and
+        multiplier (the fast ``'valid'`` forms are tested equal to it).
+
+        Args:
+            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
+
+        Returns:
+            torch.Tensor: ``(N * T_out, C * channel_multiplier, H, W)``.
+        """
+        n = self._check_input(x)
+        _, c, h, w = x.shape
+        t = self.num_segments
         aggs = [x.view(n, t, c, 1, h, w)] + [
             _spatial(agg, x).view(n, t, c, 1, h, w)
             for agg in self.spatial_aggs
@@ -407,9 +423,10 @@ def box_means(x: torch.Tensor, grid: dict,
     * ``'bands'``: from :func:`_band_means` (a few cheap passes), which
       beats that skinny product there. At 2 threads, for the CMCB's
       ``(8, C / 16, S, S)`` at ``S`` = 56 / 28 / 14 / 7, forward: bands
-      48 / 48 / 53 / 68 us, flat 121 / 43 / 24 / 18 us; forward and
-      backward: bands 270 / 251 / 253 / 269 us, flat 152 / 104 / 95 / 62
-      us. Also for channels-last frames on the CPU;
+      46 / 46 / 51 / 58 us, flat 83 / 45 / 26 / 16 us; forward and
+      backward: bands 278 / 267 / 257 / 257 us, flat 200 / 141 / 106 / 94
+      us (``python docs/snippets/block_forms.py``). Also for channels-last
+      frames on the CPU;
     * ``'matmul'``: the two matrix products, on a GPU (where every kernel
       costs a launch), and for channels-last frames smaller than
       ``2d + 1``.
