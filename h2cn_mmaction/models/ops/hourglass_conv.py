@@ -644,7 +644,10 @@ def _box_grid(offsets: tuple, h: int, w: int, like: torch.Tensor) -> dict:
     grid = dict(
         rows=rows,
         cols_t=cols_t,
-        flat=torch.kron(rows.t().contiguous(), cols_t),
+        # rows (x) cols as (H * W, U * U); a broadcast product, not kron,
+        # which the ONNX exporter cannot export
+        flat=(rows.t()[:, None, :, None] * cols_t[None, :, None, :]).reshape(
+            h * w, u * u),
         bands=bands,
         to_means=to_means,
         identity=identity,
