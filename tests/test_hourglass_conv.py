@@ -318,3 +318,9 @@ def test_box_route():
     assert route(big, channels_last=True) == 'bands'
     assert route(2, channels_last=True) == 'matmul'  # 2 < 2d + 1
     assert route(2) == 'flat'
+    x = torch.zeros(1, 1, 2, 2)
+    grid = _box_grid((-1, 0, 1), 2, 2, x)
+    with pytest.raises(ValueError, match="'bands' only for frames"):
+        box_means(x, grid, route='bands')
+    with pytest.raises(ValueError, match="got 'band'"):
+        box_means(x, grid, route='band')

@@ -226,16 +226,10 @@ class HourglassConv(nn.Module):
         return self._forward_every_frame(x)
 
     def _forward_every_frame(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with ``f_d`` on every frame, then the shifted
-        multiply-adds: the straightforward form, for any padding and
-        multiplier (the fast ``'valid'`` forms are tested equal to it).
-
-        Args:
-            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
-
-        Returns:
-            torch.Tensor: ``(N * T_out, C * channel_multiplier, H, W)``.
-        """
+        """:meth:`forward` (same argument and result) with ``f_d`` on every
+        frame, then the shifted multiply-adds: the straightforward form, for
+        any padding and multiplier; the fast ``'valid'`` forms are tested
+        equal to it."""
         n = self._check_input(x)
         _, c, h, w = x.shape
         t = self.num_segments
@@ -406,6 +400,7 @@ def _weighted_pair(lo: torch.Tensor, alpha_lo: torch.Tensor,
 #: the block means of :func:`_band_means` (between 28 x 28 and 56 x 56 the
 #: one matrix product becomes the slower)
 BANDS_FROM_PIXELS = 32 * 32
+_BOX_ROUTES = ('flat', 'bands', 'matmul')
 
 
 def box_means(x: torch.Tensor, grid: dict,
@@ -443,6 +438,12 @@ def box_means(x: torch.Tensor, grid: dict,
     b, c, h, w = x.shape
     u = grid['rows'].shape[0]
     route = route or _box_route(x, grid)
+    if route not in _BOX_ROUTES or (route == 'bands' and
+                                    grid['bands'] is None):
+        raise ValueError(
+            f'box_means: route must be one of {_BOX_ROUTES} (\'bands\' only '
+            f'for frames of at least 2d + 1 pixels), got {route!r} for '
+            f'{h}x{w} frames.')
     if route == 'flat':
         return torch.matmul(x.reshape(b * c, h * w),
                             grid['flat']).view(b, c, u, u)
