@@ -219,3 +219,18 @@ def test_block_forms_snippet_runs():
     assert 'box_means, inference' not in results['(3, 32, 2, 2)']
     assert min(ms for forms in results.values() for times in forms.values()
                for ms in times.values()) > 0
+
+
+def test_gpu_forms_snippet_runs():
+    """docs/snippets/gpu_forms.py (the A/B of run 9 in docs/benchmarks.md)
+    runs; on the CPU, eager and tiny, both H2CN variants and TSM."""
+    snippet = load_script(osp.join('docs', 'snippets', 'gpu_forms.py'))
+    results = snippet.main(['--device', 'cpu', '--size', '32',
+                            '--batch-size', '1', '--repeats', '1',
+                            '--warmup', '0'])
+    assert set(results) == {'inference', 'train'}
+    for row in results.values():
+        assert set(row) == {'this_ms', 'before_ms', 'tsm_ms', 'this/tsm',
+                            'before/tsm', 'this/before'}
+        assert min(row.values()) > 0
+

@@ -84,6 +84,31 @@ def test_recognizer_cuda_matches_cpu():
     assert _rel(got.cpu(), ref) < 1e-4
 
 
+def test_fmcb_stacked_form_on_cuda():
+    """On CUDA the FMCB runs its stacked form (dense convs over the frames
+    as channels); in float64 it matches the CPU's depthwise form: output,
+    input and parameter gradients, BatchNorm statistics."""
+    from h2cn_mmaction.models import FMCB
+    torch.manual_seed(0)
+    cpu = FMCB().double()
+    cpu.init_weights()
+    gpu = copy.deepcopy(cpu).cuda()
+    x = torch.randn(2 * 4 * 5, 3, 40, 48, dtype=torch.float64)
+    xg = x.cuda().contiguous(memory_format=torch.channels_last)
+    assert FMCB.runs_stacked(xg) and not FMCB.runs_stacked(x)
+    x.requires_grad_(True)
+    xg.requires_grad_(True)
+    outs = cpu(x), gpu(xg)
+    g = torch.randn_like(outs[0])
+    grads = [torch.autograd.grad(o, [i] + list(m.parameters()), gg)
+             for o, i, m, gg in zip(outs, (x, xg), (cpu, gpu), (g, g.cuda()))]
+    torch.testing.assert_close(outs[1].cpu(), outs[0])
+    for a, b in zip(grads[0], grads[1]):
+        torch.testing.assert_close(b.cpu(), a)
+    for a, b in zip(cpu.buffers(), gpu.buffers()):
+        torch.testing.assert_close(b.cpu(), a)
+
+
 def test_channels_last_input_matches():
     torch.manual_seed(0)
     backbone = ResNetH2CN(18, num_segments=4).cuda().eval()

@@ -144,6 +144,52 @@ def test_valid_forms_match_every_frame(kernel, frames, mult, agg):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize('kernel,frames,mult', [(3, 5, 1), (3, 3, 3),
+                                                (5, 5, 2), (5, 7, 1),
+                                                (1, 4, 1)])
+@pytest.mark.parametrize('agg,slope', [('conv', 4), ('conv', 2),
+                                       ('avgpool', 4), ('conv', 0)])
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
+def test_stacked_form_matches_forward(kernel, frames, mult, agg, slope,
+                                      layout):
+    """'valid' HgC as one dense conv over the frames stacked as channels
+    (the FMCB's form on GPUs): values and the gradients of the input and
+    of every parameter, against :meth:`forward` (itself tested against the
+    equation)."""
+    torch.manual_seed(0)
+    op = HourglassConv(3, num_segments=frames, kernel_size=kernel,
+                       slope=slope, spatial_agg=agg, temporal_padding='valid',
+                       channel_multiplier=mult).double()
+    nn_init = torch.nn.init
+    for param in op.parameters():  # no zero taps that could hide a mix-up
+        nn_init.normal_(param)
+    x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
+                    requires_grad=True)
+    stacked = x.view(2, frames * 3, 9, 10)
+    if layout == 'channels_last':
+        stacked = stacked.contiguous(memory_format=torch.channels_last)
+    t_out = frames - kernel + 1
+    got = op.forward_stacked(stacked)
+    assert got.shape == (2, t_out * 3 * mult, 9, 10)
+    want = op(x).view(2, t_out * 3 * mult, 9, 10)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(want)
+    params = [x] + list(op.parameters())
+    for a, b in zip(torch.autograd.grad(got, params, g),
+                    torch.autograd.grad(want, params, g)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_stacked_form_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match='needs temporal_padding="valid", '
+                       "got 'same'"):
+        HourglassConv(3, num_segments=4).stacked_weight()
+    op = HourglassConv(3, num_segments=5, temporal_padding='valid')
+    with pytest.raises(ValueError, match=r'expects \(N, 5 frames \* 3 '
+                       r'channels, H, W\) inputs, got \(2, 12, 8, 8\)'):
+        op.forward_stacked(torch.randn(2, 12, 8, 8))
+
+
 def test_slope_zero_is_depthwise_temporal_conv():
     torch.manual_seed(0)
     op = HourglassConv(5, num_segments=4, kernel_size=3, slope=0)
@@ -301,7 +347,7 @@ def test_box_means_routes_are_the_matrix_product(offsets, size,
 
 def test_box_route():
     """Block means only in CPU inference on large frames (and for
-    channels-last ones), the flattened product otherwise."""
+    channels-last ones), the flattened product otherwise and on GPUs."""
     def route(size, grad=False, channels_last=False, offsets=(-1, 0, 1)):
         x = torch.zeros(2, 3, size, size)
         if channels_last:
@@ -318,6 +364,12 @@ def test_box_route():
     assert route(big, channels_last=True) == 'bands'
     assert route(2, channels_last=True) == 'matmul'  # 2 < 2d + 1
     assert route(2) == 'flat'
+    # on a GPU, the one product (channels-last frames read transposed)
+    grid = _box_grid((-1, 0, 1), big, big, torch.zeros(1))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        on_gpu = torch.zeros(2, 3, big, big, device='meta').contiguous(
+            memory_format=layout)
+        assert _box_route(on_gpu, grid) == 'flat'
     x = torch.zeros(1, 1, 2, 2)
     grid = _box_grid((-1, 0, 1), 2, 2, x)
     with pytest.raises(ValueError, match="'bands' only for frames"):

@@ -49,6 +49,72 @@ def test_fmcb_shapes_and_gradients():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
+def test_fmcb_stacked_form_matches(layout):
+    """The FMCB's GPU form (both hourglass layers as dense convs over the
+    stacked frames, bn1 on a view of them) against the depthwise form, in
+    float64 on the CPU: output, the gradients of the input and of every
+    parameter, BatchNorm running statistics; then in eval mode."""
+    torch.manual_seed(0)
+    fmcb = FMCB().double()
+    fmcb.init_weights(stem_conv=nn.Conv2d(3, 64, 7, 2, 3, bias=False))
+    for param in (fmcb.hgc1.temporal.weight, fmcb.bn1.weight, fmcb.bn1.bias,
+                  fmcb.bn2.bias):
+        nn.init.normal_(param)
+    twin = copy.deepcopy(fmcb)
+    x = torch.randn(2 * 3 * 5, 3, 20, 26, dtype=torch.float64)
+    stacked = x.view(6, 15, 20, 26)
+    if layout == 'channels_last':
+        stacked = stacked.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    stacked.requires_grad_(True)
+    want = fmcb(x)
+    got = twin.forward_stacked(stacked)
+    assert got.shape == want.shape == (6, 64, 3, 4)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    g = torch.randn_like(want)
+    grads = [torch.autograd.grad(out, [inp] + list(m.parameters()), g)
+             for out, inp, m in ((want, x, fmcb), (got, stacked, twin))]
+    torch.testing.assert_close(grads[1][0], grads[0][0].view(6, 15, 20, 26))
+    for a, b in zip(grads[0][1:], grads[1][1:]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    for (name, a), b in zip(fmcb.named_buffers(), twin.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=name)
+    fmcb.eval()
+    twin.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(twin.forward_stacked(stacked), fmcb(x),
+                                   rtol=1e-10, atol=1e-10)
+
+
+def test_fmcb_takes_the_stacked_form_where_asked(monkeypatch):
+    """Where ``runs_stacked`` says so (CUDA), ``forward`` and the backbone
+    take the stacked form; the backbone's output does not change."""
+    torch.manual_seed(0)
+    backbone = ResNetH2CN(depth=18, num_segments=2, frames_per_segment=5,
+                          pretrained=None, norm_eval=False)
+    backbone.init_weights()
+    backbone.eval()
+    x = torch.randn(4, 15, 32, 32)
+    calls = []
+    stacked_form = FMCB.forward_stacked
+
+    def spy(self, *args, **kwargs):
+        calls.append(args[0].shape)
+        return stacked_form(self, *args, **kwargs)
+
+    with torch.no_grad():
+        want = backbone(x)
+        assert calls == [] and not FMCB.runs_stacked(x)
+        monkeypatch.setattr(FMCB, 'forward_stacked', spy)
+        monkeypatch.setattr(FMCB, 'runs_stacked', staticmethod(lambda x: True))
+        got = backbone(x)
+        assert calls == [(4, 15, 32, 32)]  # the frames as they come
+        backbone.fmcb(x.view(20, 3, 32, 32))
+        assert calls[1] == (4, 15, 32, 32)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_fmcb_init_follows_the_authors():
     stem = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
     fmcb = FMCB(slope=4)

@@ -235,9 +235,12 @@ class ResNetH2CN(ResNetTSM):
             keyframe = to_channels_last(keyframe)
         out = self.maxpool(self.conv1(keyframe))
         if self.use_fmcb:
-            motion = self.fmcb(
-                x.reshape(nt * frames, self.in_channels, h, w),
-                memory_format=None)
+            if self.fmcb.runs_stacked(x):  # takes the frames as they are
+                motion = self.fmcb.forward_stacked(x, memory_format=None)
+            else:
+                motion = self.fmcb(
+                    x.reshape(nt * frames, self.in_channels, h, w),
+                    memory_format=None)
             out = self.fuse(out, motion, memory_format=layout)
         else:
             out = out.contiguous(memory_format=layout)

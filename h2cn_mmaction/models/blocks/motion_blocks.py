@@ -27,7 +27,9 @@ class FMCB(nn.Module):
     channel), then a ``7x7`` stride-2 convolution to 64 channels and a
     ``3x3`` stride-2 max-pool, so that the motion map has the size of the RGB
     stem's output. The ``7x7`` conv and the max-pool run channels-last; the
-    output has the memory format of the input.
+    output has the memory format of the input. On a GPU both hourglass
+    layers run as dense convolutions over the frames stacked as channels
+    (:meth:`forward_stacked`), the same function in fewer, faster kernels.
 
     Args:
         in_channels (int): Channels of a frame. Defaults to 3.
@@ -150,6 +152,11 @@ class FMCB(nn.Module):
         """
         if memory_format is _SAME:
             memory_format = memory_format_of(x)
+        if self.runs_stacked(x):
+            n = x.shape[0] // self.frames
+            return self.forward_stacked(
+                x.reshape(n, self.frames * self.in_channels, *x.shape[2:]),
+                memory_format=memory_format)
         x = self.pool(x)
         x = self.relu(self.bn1(_bn_layout(self.hgc1(x))))
         x = self.relu(self.bn2(_bn_layout(self.hgc2(x))))
@@ -162,6 +169,65 @@ class FMCB(nn.Module):
         if memory_format is None:
             return out
         return out.contiguous(memory_format=memory_format)
+
+
+    @staticmethod
+    def runs_stacked(x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` takes the :meth:`forward_stacked` form
+        for ``x``: on CUDA, where it is faster (on an H200, AMP, 8 clips of
+        8 x 5 frames: forward + backward 5.1 -> 2.7 ms, mostly the depthwise
+        convolutions' weight gradient); the depthwise form on the CPU, where
+        oneDNN's depthwise convolutions are the faster."""
+        return x.is_cuda
+
+    def forward_stacked(self, x: torch.Tensor,
+                        memory_format: Optional[torch.memory_format] = (
+                            _SAME)) -> torch.Tensor:
+        """:meth:`forward` for clips whose frames are stacked as channels.
+
+        Both hourglass layers run as one dense convolution each
+        (:meth:`HourglassConv.forward_stacked`; 15 -> 9 -> 9 channels),
+        channels-last. ``bn1`` normalises each of the ``C`` channels over
+        the 3 frames that the first layer outputs, which channels-last lie
+        next to each other: it runs on a view of them as
+        ``(N * T, C, H, 3 * W)``, the same statistics as over
+        ``(N * T * 3, C, H, W)``.
+
+        Args:
+            x (torch.Tensor): ``(N * T, 5 * C, H, W)``, channels
+                frame-major (the backbone's input, any layout).
+            memory_format (torch.memory_format, optional): As in
+                :meth:`forward`.
+
+        Returns:
+            torch.Tensor: ``(N * T, 64, H', W')`` motion map.
+        """
+        if memory_format is _SAME:
+            memory_format = memory_format_of(x)
+        x = to_channels_last(self.pool(x))
+        x = self.hgc1.forward_stacked(x)  # (N * T, 3 * C, H, W)
+        x = _over_frames(self.bn1, to_channels_last(x),
+                         self.hgc1.num_segments - 2 * (
+                             self.hgc1.kernel_size // 2))
+        x = self.hgc2.forward_stacked(self.relu(x))
+        x = self.relu(self.bn2(to_channels_last(x)))
+        out = self.maxpool(self.conv(x))
+        if memory_format is None:
+            return out
+        return out.contiguous(memory_format=memory_format)
+
+
+def _over_frames(bn: nn.Module, x: torch.Tensor,
+                 frames: int) -> torch.Tensor:
+    """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` channels-last
+    frames (channels frame-major), each channel pooled over the frames: on
+    the view ``(N, C, H, W * frames)`` (channels-last too), which holds
+    the same values."""
+    n, fc, h, w = x.shape
+    c = fc // frames
+    out = bn(x.permute(0, 2, 3, 1).reshape(n, h, w * frames, c).permute(
+        0, 3, 1, 2))
+    return out.permute(0, 2, 3, 1).reshape(n, h, w, fc).permute(0, 3, 1, 2)
 
 
 def _bn_layout(x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ odd temporal kernel ``K``::
 being the identity. The receptive field is an hourglass: narrow at the current
 frame, wider the further the neighbour is in time.
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -299,6 +299,86 @@ class HourglassConv(nn.Module):
             out = torch.addcmul(out, agged[:, 1], alpha[r + d])
         return out
 
+    def stacked_weight(self) -> Tuple[torch.Tensor, int]:
+        """The ``'valid'`` HgC as one dense convolution over the ``T`` frames
+        of a clip stacked as channels.
+
+        Every ``f_d`` is a zero-padded, stride-1 window, so all of them are
+        taps on one ``g x g`` grid: for ``'conv'``, ``g = K`` with dilation
+        ``p / 2`` (``f_d`` at rows and columns ``K//2 +- d``); for
+        ``'avgpool'``, ``g = p * (K//2) + 1`` with dilation 1; ``f_0`` is the
+        centre tap. Output frame ``t`` reads input frames ``t .. t + K - 1``
+        through ``alpha_i * f_|i|`` on the diagonal of channels. The weight
+        is mostly zeros; on a GPU one cuDNN convolution (tensor cores) over
+        the 15 stacked channels of the FMCB costs less than the depthwise
+        kernels of :meth:`forward`, whose weight gradient is slow.
+
+        Returns:
+            tuple[torch.Tensor, int]: The weight
+            ``(T_out * C * m, T * C, g, g)`` (output channels frame-major,
+            then ``C * m`` as in :meth:`forward`; input channels frame-major)
+            and the dilation; the padding is ``dilation * (g // 2)``. The
+            weight is stored channels-last and built in four operations
+            from cached constants (:func:`_stacked_grid`): fewer launches
+            where a GPU waits on them.
+        """
+        if self.temporal_padding != 'valid':
+            raise ValueError(
+                'HourglassConv.stacked_weight needs temporal_padding='
+                f'"valid", got {self.temporal_padding!r}.')
+        c, m, k = self.channels, self.channel_multiplier, self.kernel_size
+        t_in = self.num_segments
+        alpha = self.temporal.weight
+        grid = _stacked_grid(self, alpha)
+        g, gg = grid['size'], grid['size']**2
+        # f_|i| of every tap i on the g x g grid, (K * g * g, C): constants
+        # (identity, average pooling) plus the placed conv taps
+        convs = self.spatial_convs
+        if convs:
+            weights = torch.cat([conv.weight.view(c, 9) for conv in convs],
+                                1) if len(convs) > 1 else convs[0].weight.view(
+                                    c, 9)
+            taps = torch.addmm(grid['constant'], grid['place'], weights.t())
+        else:
+            taps = grid['constant'].expand(k * gg, c)
+        # alpha_i * f_|i|: (K, C, m, g * g)
+        blocks = taps.view(k, gg, c).transpose(1, 2)[:, :, None] * \
+            alpha.view(c, m, k).permute(2, 0, 1)[..., None]
+        # output frame o reads input frame o + i at tap i:
+        # (T_out, C * m * g * g, T)
+        t_out = grid['band'].shape[0]
+        band = torch.bmm(blocks.reshape(k, -1).t().expand(t_out, -1, k),
+                         grid['band'])
+        # on the diagonal of channels, laid out channels-last:
+        # (T_out, C, m, g * g, T, C)
+        dense = band.view(t_out, c, m, gg, t_in, 1) * grid['eye'].view(
+            1, c, 1, 1, 1, c)
+        return dense.reshape(t_out * c * m, g, g, t_in * c).permute(
+            0, 3, 1, 2), grid['dilation']
+
+    def forward_stacked(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for ``'valid'`` padding on clips whose ``T``
+        frames are stacked as channels, as one convolution
+        (:meth:`stacked_weight`).
+
+        Args:
+            x (torch.Tensor): ``(N, T * C, H, W)``, channels frame-major.
+
+        Returns:
+            torch.Tensor: ``(N, T_out * C * m, H, W)``, channels frame-major
+            (frame ``t`` holds ``forward``'s ``C * m`` channels of frame
+            ``t``).
+        """
+        expected = self.num_segments * self.channels
+        if x.dim() != 4 or x.shape[1] != expected:
+            raise ValueError(
+                f'HourglassConv.forward_stacked expects (N, '
+                f'{self.num_segments} frames * {self.channels} channels, H, '
+                f'W) inputs, got {tuple(x.shape)}.')
+        weight, dilation = self.stacked_weight()  # channels-last
+        pad = dilation * (weight.shape[-1] // 2)
+        return F.conv2d(x, weight.to(x.dtype), padding=pad, dilation=dilation)
+
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Global spatial average of :meth:`forward`, computed without it.
 
@@ -384,6 +464,74 @@ class HourglassConv(nn.Module):
         return taps.new_zeros(c, u * u).index_copy(1, index, taps)
 
 
+_STACKED_CACHE = {}
+
+
+def _stacked_grid(op: 'HourglassConv', like: torch.Tensor) -> dict:
+    """Constants of :meth:`HourglassConv.stacked_weight`, cached per
+    configuration, device and dtype (outside ``torch.compile``, which folds
+    them):
+
+    * ``size`` ``g`` and ``dilation`` of the grid that holds every ``f_d``;
+    * ``constant`` ``(K * g * g, 1)``: the taps that do not depend on
+      weights (identity at the centre, average pooling windows);
+    * ``place`` ``(K * g * g, 9 * n)``: where the 9 taps of each of the
+      ``n`` convolutional ``f_d`` go (both taps ``+-d`` read the same
+      ``f_d``);
+    * ``band`` ``(T_out, K, T)``: one-hot, output frame ``o`` reads input
+      frame ``o + i`` at tap ``i``;
+    * ``eye`` ``(C, C)``: each output channel reads its own input channel.
+    """
+    k, r, c = op.kernel_size, op.kernel_size // 2, op.channels
+    key = (k, op.slope, op.spatial_agg, op.num_segments, c, like.device,
+           like.dtype)
+    use_cache = not torch.compiler.is_compiling()
+    grid = _STACKED_CACHE.get(key) if use_cache else None
+    if grid is not None:
+        return grid
+    if op.slope == 0:
+        g, dilation = 1, 1
+    elif op.spatial_agg == 'conv':
+        g, dilation = k, op.slope // 2
+    else:
+        g, dilation = op.slope * r + 1, 1
+    mid = g // 2
+    convs = [agg for agg in op.spatial_aggs if isinstance(agg, nn.Conv2d)]
+    constant = torch.zeros(k, g, g, dtype=torch.float64)
+    place = torch.zeros(k, g, g, 9 * max(len(convs), 1), dtype=torch.float64)
+    for i in range(k):
+        d = abs(i - r)
+        agg = op.spatial_aggs[d - 1] if d else None
+        if isinstance(agg, nn.Conv2d):
+            j = convs.index(agg)
+            for tap in range(9):
+                y, x = mid + d * (tap // 3 - 1), mid + d * (tap % 3 - 1)
+                place[i, y, x, 9 * j + tap] = 1
+        elif isinstance(agg, nn.AvgPool2d):
+            half = agg.padding
+            constant[i, mid - half:mid + half + 1,
+                     mid - half:mid + half + 1] = 1.0 / (2 * half + 1)**2
+        else:  # identity
+            constant[i, mid, mid] = 1
+    t_in = op.num_segments
+    t_out = t_in - 2 * r
+    band = torch.zeros(t_out, k, t_in, dtype=torch.float64)
+    for o in range(t_out):
+        for i in range(k):
+            band[o, i, o + i] = 1
+    grid = {
+        name: value.to(like.device, like.dtype)
+        for name, value in (('constant', constant.view(-1, 1)),
+                            ('place', place.view(k * g * g, -1)),
+                            ('band', band),
+                            ('eye', torch.eye(c, dtype=torch.float64)))
+    }
+    grid.update(size=g, dilation=dilation)
+    if use_cache:
+        _STACKED_CACHE[key] = grid
+    return grid
+
+
 def _flatten_frames(x: torch.Tensor) -> torch.Tensor:
     """``(N, T, C, H, W)`` frames as ``(N * T, C, H, W)``."""
     return x.flatten(0, 1)
@@ -412,7 +560,9 @@ def box_means(x: torch.Tensor, grid: dict,
     Three ways to the same values (:func:`_box_route` picks one):
 
     * ``'flat'``: one matrix product of the flattened frames with
-      ``R (x) C`` (``(H * W, U * U)``); on the CPU for NCHW frames, except
+      ``R (x) C`` (``(H * W, U * U)``; channels-last frames are read
+      transposed, ``(B, H * W, C)``, not copied); on a GPU (one kernel
+      instead of two and a copy), and on the CPU for NCHW frames, except
       in inference on frames of more than :data:`BANDS_FROM_PIXELS`
       pixels;
     * ``'bands'``: from :func:`_band_means` (a few cheap passes), which
@@ -422,9 +572,8 @@ def box_means(x: torch.Tensor, grid: dict,
       backward: bands 278 / 267 / 257 / 257 us, flat 200 / 141 / 106 / 94
       us (``python docs/snippets/block_forms.py``). Also for channels-last
       frames on the CPU;
-    * ``'matmul'``: the two matrix products, on a GPU (where every kernel
-      costs a launch), and for channels-last frames smaller than
-      ``2d + 1``.
+    * ``'matmul'``: the two matrix products, for channels-last frames
+      smaller than ``2d + 1`` on the CPU.
 
     Args:
         x (torch.Tensor): ``(B, C, H, W)``, any number of channels.
@@ -445,7 +594,12 @@ def box_means(x: torch.Tensor, grid: dict,
             f'for frames of at least 2d + 1 pixels), got {route!r} for '
             f'{h}x{w} frames.')
     if route == 'flat':
-        return torch.matmul(x.reshape(b * c, h * w),
+        if x.is_contiguous() or not x.is_contiguous(
+                memory_format=torch.channels_last):
+            return torch.matmul(x.reshape(b * c, h * w),
+                                grid['flat']).view(b, c, u, u)
+        pixels = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view
+        return torch.matmul(pixels.transpose(1, 2),
                             grid['flat']).view(b, c, u, u)
     if route == 'bands':
         means = torch.matmul(_band_means(x, grid['bands']),
@@ -457,7 +611,7 @@ def box_means(x: torch.Tensor, grid: dict,
 def _box_route(x: torch.Tensor, grid: dict) -> str:
     """The fastest way of :func:`box_means` for ``x``."""
     if x.device.type != 'cpu':
-        return 'matmul'
+        return 'flat'
     if x.is_contiguous() and (
             grid['bands'] is None or
             x.shape[-2] * x.shape[-1] <= BANDS_FROM_PIXELS or
