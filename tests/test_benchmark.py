@@ -233,4 +233,3 @@ def test_gpu_forms_snippet_runs():
         assert set(row) == {'this_ms', 'before_ms', 'tsm_ms', 'this/tsm',
                             'before/tsm', 'this/before'}
         assert min(row.values()) > 0
-

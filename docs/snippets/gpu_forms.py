@@ -20,7 +20,8 @@ import h2cn_mmaction.models.ops.hourglass_conv as hourglass_conv
 from h2cn_mmaction.config_utils import mmaction_config
 from h2cn_mmaction.utils import benchmark as bm
 
-TSM = 'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py'
+TSM = ('recognition/tsm/'
+       'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
 
 
 @contextlib.contextmanager

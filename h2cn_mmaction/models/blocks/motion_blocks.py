@@ -170,7 +170,6 @@ class FMCB(nn.Module):
             return out
         return out.contiguous(memory_format=memory_format)
 
-
     @staticmethod
     def runs_stacked(x: torch.Tensor) -> bool:
         """Whether :meth:`forward` takes the :meth:`forward_stacked` form

@@ -335,9 +335,9 @@ class HourglassConv(nn.Module):
         # (identity, average pooling) plus the placed conv taps
         convs = self.spatial_convs
         if convs:
-            weights = torch.cat([conv.weight.view(c, 9) for conv in convs],
-                                1) if len(convs) > 1 else convs[0].weight.view(
-                                    c, 9)
+            weights = [conv.weight.view(c, 9) for conv in convs]
+            weights = weights[0] if len(weights) == 1 else torch.cat(
+                weights, 1)
             taps = torch.addmm(grid['constant'], grid['place'], weights.t())
         else:
             taps = grid['constant'].expand(k * gg, c)
