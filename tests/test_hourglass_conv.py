@@ -135,13 +135,18 @@ def test_valid_forms_match_every_frame(kernel, frames, mult, agg):
                        channel_multiplier=mult).double()
     x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
                     requires_grad=True)
-    got, want = op(x), op._forward_every_frame(x)
-    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert_same_function(op(x), op._forward_every_frame(x),
+                         [x] + list(op.parameters()))
+
+
+def assert_same_function(got, want, params, tol=1e-12):
+    """``got`` equals ``want``, and so do their gradients with respect to
+    ``params`` for one random output gradient."""
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
     g = torch.randn_like(want)
-    params = [x] + list(op.parameters())
     for a, b in zip(torch.autograd.grad(got, params, g),
                     torch.autograd.grad(want, params, g)):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize('kernel,frames,mult', [(3, 5, 1), (3, 3, 3),
@@ -160,9 +165,8 @@ def test_stacked_form_matches_forward(kernel, frames, mult, agg, slope,
     op = HourglassConv(3, num_segments=frames, kernel_size=kernel,
                        slope=slope, spatial_agg=agg, temporal_padding='valid',
                        channel_multiplier=mult).double()
-    nn_init = torch.nn.init
     for param in op.parameters():  # no zero taps that could hide a mix-up
-        nn_init.normal_(param)
+        torch.nn.init.normal_(param)
     x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
                     requires_grad=True)
     stacked = x.view(2, frames * 3, 9, 10)
@@ -171,13 +175,8 @@ def test_stacked_form_matches_forward(kernel, frames, mult, agg, slope,
     t_out = frames - kernel + 1
     got = op.forward_stacked(stacked)
     assert got.shape == (2, t_out * 3 * mult, 9, 10)
-    want = op(x).view(2, t_out * 3 * mult, 9, 10)
-    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
-    g = torch.randn_like(want)
-    params = [x] + list(op.parameters())
-    for a, b in zip(torch.autograd.grad(got, params, g),
-                    torch.autograd.grad(want, params, g)):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert_same_function(got, op(x).view(2, t_out * 3 * mult, 9, 10),
+                         [x] + list(op.parameters()))
 
 
 def test_stacked_form_refuses_what_it_cannot_do():
