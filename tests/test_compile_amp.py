@@ -17,6 +17,8 @@ def _blocks():
         ('hgc', hgc, torch.randn(8, 4, 9, 9)),
         ('hgc.pooled', hgc.pooled, torch.randn(8, 4, 9, 9)),
         ('fmcb', fmcb, torch.randn(10, 3, 32, 32)),
+        ('fmcb.forward_stacked', fmcb.forward_stacked,
+         torch.randn(2, 15, 32, 32)),  # the FMCB's form on CUDA
         ('cmcb', cmcb, torch.randn(8, 32, 7, 7)),
     ]
 
