@@ -174,9 +174,10 @@ class FMCB(nn.Module):
     def runs_stacked(x: torch.Tensor) -> bool:
         """Whether :meth:`forward` takes the :meth:`forward_stacked` form
         for ``x``: on CUDA, where it is faster (on an H200, AMP, 8 clips of
-        8 x 5 frames: forward + backward 5.1 -> 2.7 ms, mostly the depthwise
-        convolutions' weight gradient); the depthwise form on the CPU, where
-        oneDNN's depthwise convolutions are the faster."""
+        8 x 5 frames, CUDA graphs: the model's training step 0.95 of the
+        depthwise form's, which spent 2.1 ms in the depthwise convolutions'
+        weight gradient; docs/benchmarks.md, run 9); the depthwise form on
+        the CPU, where oneDNN's depthwise convolutions are the faster."""
         return x.is_cuda
 
     def forward_stacked(self, x: torch.Tensor,
