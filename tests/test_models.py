@@ -112,6 +112,13 @@ def test_fmcb_takes_the_stacked_form_where_asked(monkeypatch):
         assert calls == [(4, 15, 32, 32)]  # the frames as they come
         backbone.fmcb(x.view(20, 3, 32, 32))
         assert calls[1] == (4, 15, 32, 32)
+        with pytest.raises(ValueError, match=r'expects \(N \* 5, 3, H, W\) '
+                           r'inputs, got \(12, 3, 32, 32\)'):
+            backbone.fmcb(torch.randn(12, 3, 32, 32))
+        with pytest.raises(ValueError, match=r'forward_stacked expects \(N \* '
+                           r'T, 5 frames \* 3 channels, H, W\) inputs, got '
+                           r'\(4, 12, 32, 32\)'):
+            backbone.fmcb.forward_stacked(torch.randn(4, 12, 32, 32))
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 

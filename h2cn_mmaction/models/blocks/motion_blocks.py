@@ -153,7 +153,7 @@ class FMCB(nn.Module):
         if memory_format is _SAME:
             memory_format = memory_format_of(x)
         if self.runs_stacked(x):
-            n = x.shape[0] // self.frames
+            n = self.hgc1._check_input(x)  # (N * T * 5, C, H, W) or error
             return self.forward_stacked(
                 x.reshape(n, self.frames * self.in_channels, *x.shape[2:]),
                 memory_format=memory_format)
@@ -202,6 +202,11 @@ class FMCB(nn.Module):
         Returns:
             torch.Tensor: ``(N * T, 64, H', W')`` motion map.
         """
+        if x.dim() != 4 or x.shape[1] != self.frames * self.in_channels:
+            raise ValueError(
+                f'FMCB.forward_stacked expects (N * T, {self.frames} frames '
+                f'* {self.in_channels} channels, H, W) inputs, got '
+                f'{tuple(x.shape)}.')
         if memory_format is _SAME:
             memory_format = memory_format_of(x)
         x = to_channels_last(self.pool(x))
