@@ -212,8 +212,7 @@ class FMCB(nn.Module):
         x = to_channels_last(self.pool(x))
         x = self.hgc1.forward_stacked(x)  # (N * T, 3 * C, H, W)
         x = _over_frames(self.bn1, to_channels_last(x),
-                         self.hgc1.num_segments - 2 * (
-                             self.hgc1.kernel_size // 2))
+                         x.shape[1] // self.hgc1.out_channels)
         x = self.hgc2.forward_stacked(self.relu(x))
         x = self.relu(self.bn2(to_channels_last(x)))
         out = self.maxpool(self.conv(x))

@@ -496,7 +496,7 @@ def _stacked_grid(op: 'HourglassConv', like: torch.Tensor) -> dict:
     else:
         g, dilation = op.slope * r + 1, 1
     mid = g // 2
-    convs = [agg for agg in op.spatial_aggs if isinstance(agg, nn.Conv2d)]
+    convs = op.spatial_convs
     constant = torch.zeros(k, g, g, dtype=torch.float64)
     place = torch.zeros(k, g, g, 9 * max(len(convs), 1), dtype=torch.float64)
     for i in range(k):
