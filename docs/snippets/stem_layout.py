@@ -12,7 +12,6 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
 from h2cn_mmaction.models import ResNetH2CN
 

@@ -4,6 +4,7 @@ import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 import torch.nn as nn
 from mmengine.dataset import Compose
 
@@ -65,7 +66,7 @@ def check_video_file(path: str) -> int:
 
 def init_recognizer(config,
                     checkpoint: Optional[str] = None,
-                    device: Union[str, 'torch.device'] = 'cpu') -> nn.Module:
+                    device: Union[str, torch.device] = 'cpu') -> nn.Module:
     """:func:`mmaction.apis.init_recognizer` that checks the checkpoint.
 
     Builds the model as MMAction2 does (``backbone.pretrained`` dropped:
@@ -232,4 +233,3 @@ def recognize_video(model: nn.Module,
     order = np.argsort(-scores, kind='stable')[:topk]
     return [(class_names[i] if class_names is not None else str(i),
              float(scores[i])) for i in order]
-

@@ -2,7 +2,6 @@
 from typing import Optional, Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.models.backbones.resnet import ResNet
 from mmaction.models.backbones.resnet_tsm import ResNetTSM
