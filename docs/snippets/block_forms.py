@@ -19,7 +19,6 @@ Every figure is the median over ``--calls`` calls of each form, the forms
 taking turns; ms per call. The forms are checked to agree first.
 """
 import argparse
-import time
 from contextlib import contextmanager
 
 import torch
@@ -28,20 +27,14 @@ import torch.nn.functional as F
 from h2cn_mmaction.models import FMCB, HourglassConv
 from h2cn_mmaction.models.ops import box_means, recompute_derived
 from h2cn_mmaction.models.ops.hourglass_conv import _box_grid
+from h2cn_mmaction.utils.benchmark import time_alternating
 
 
 def alternate(forms: dict, calls: int) -> dict:
     """Median ms per call of each of ``forms`` (name -> callable), the forms
-    taking turns (the first one first in every other round)."""
-    names = list(forms)
-    for name in names:  # warm-up
-        forms[name]()
-    times = {name: [] for name in names}
-    for i in range(calls):
-        for name in (names if i % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            forms[name]()
-            times[name].append(time.perf_counter() - start)
+    taking turns after one warm-up round (``time_alternating`` of
+    ``tools/benchmark.py``)."""
+    times = time_alternating(forms, repeats=calls, warmup=1)
     return {name: sorted(t)[calls // 2] * 1e3 for name, t in times.items()}
 
 
