@@ -31,6 +31,8 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.8',
     packages=find_packages(include=['h2cn_mmaction', 'h2cn_mmaction.*']),
+    # MMAction2's label maps (h2cn_mmaction.datasets.labels)
+    package_data={'h2cn_mmaction': ['datasets/label_maps/*.txt']},
     # torch and mmcv (or mmcv-lite) are left to the user, as in MMAction2:
     # their right build depends on the machine (CUDA or not).
     install_requires=read_requirements('runtime.txt'),

@@ -40,12 +40,26 @@ test_pipeline = h2cn_cfg.with_dedup_frames([
 
 # VideoDataset naming (or skipping, on_bad_video='skip') bad videos
 dataset_type = 'CheckedVideoDataset'
+# Class names in MMAction2's K400 label order (its tools/data/kinetics/
+# label_map_k400.txt, shipped with h2cn_mmaction), as dataset metainfo.
+label_map = h2cn_cfg.label_map_file('k400')
 train_dataloader = dict(
-    batch_size=8, dataset=dict(type=dataset_type, pipeline=train_pipeline))
+    batch_size=8,
+    dataset=dict(
+        type=dataset_type,
+        metainfo=dict(classes=label_map),
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8, dataset=dict(type=dataset_type, pipeline=val_pipeline))
+    batch_size=8,
+    dataset=dict(
+        type=dataset_type,
+        metainfo=dict(classes=label_map),
+        pipeline=val_pipeline))
 test_dataloader = dict(
-    dataset=dict(type=dataset_type, pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        metainfo=dict(classes=label_map),
+        pipeline=test_pipeline))
 
 # The TSM recipe's lr 0.02 is for 8 GPUs x 16 clips; 8 GPUs x 8 clips here.
 optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -37,8 +37,13 @@ ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
 ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'
 filename_tmpl = '{:05}.jpg'
 
-# Label indices of the left/right class pairs swapped by a horizontal flip.
-sth_flip_label_map = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
+# Class names in MMAction2's SSv1 label order (its tools/data/sthv1/
+# label_map.txt, shipped with h2cn_mmaction; not sorted, unlike SSv2's). The
+# datasets carry them as metainfo; a horizontal flip swaps the labels of the
+# classes whose names differ only by left <-> right in this order (2<->4,
+# 30<->41, 52<->66). check_config and InputCheckHook refuse another map.
+label_map = h2cn_cfg.label_map_file('sthv1')
+flip_label_map = h2cn_cfg.flip_label_map(label_map)
 
 # Training resizes, crops and flips lazily and resamples once (MMAction2's
 # lazy mode + Fuse, h2cn_cfg.with_fused_resize): the same augmentation, with
@@ -62,7 +67,7 @@ train_pipeline = h2cn_cfg.with_dedup_frames(h2cn_cfg.with_fused_resize([
         max_wh_scale_gap=1,
         num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5, flip_label_map=sth_flip_label_map),
+    dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]))
@@ -89,6 +94,7 @@ train_dataloader = dict(
         ann_file=ann_file_train,
         data_prefix=dict(img=data_root),
         filename_tmpl=filename_tmpl,
+        metainfo=dict(classes=label_map),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
@@ -98,6 +104,7 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(img=data_root),
         filename_tmpl=filename_tmpl,
+        metainfo=dict(classes=label_map),
         pipeline=val_pipeline,
         test_mode=True))
 test_dataloader = dict(
@@ -108,6 +115,7 @@ test_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(img=data_root),
         filename_tmpl=filename_tmpl,
+        metainfo=dict(classes=label_map),
         pipeline=test_pipeline,
         test_mode=True))
 

@@ -9,11 +9,27 @@ absolute path in the installed package::
         .mmaction_config('recognition/tsm/tsm_..._sthv2-rgb.py')
 
 which works for wheels, ``pip install -e`` source checkouts and ``mim``.
+
+The class names of a dataset and its flip map come from a label map
+(:mod:`h2cn_mmaction.datasets.labels`)::
+
+    label_map = h2cn_cfg.label_map_file('sthv1')  # MMAction2's SSv1 order
+    flip_label_map = h2cn_cfg.flip_label_map(label_map)
+    ... dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map)
+    ... dataset=dict(..., metainfo=dict(classes=label_map))
 """
 import copy
 import importlib.util
 import os.path as osp
-from typing import List
+from typing import Dict, List
+
+from .datasets.labels import flip_label_map, label_map_file
+
+__all__ = [
+    'mmaction_config', 'label_map_file', 'flip_label_map', 'with_num_clips',
+    'with_segment_sampling', 'with_video_decoding', 'with_flip_label_map',
+    'with_dedup_frames', 'with_fused_resize'
+]
 
 
 def mmaction_config(relative_path: str) -> str:
@@ -120,6 +136,31 @@ def with_video_decoding(pipeline: List[dict]) -> List[dict]:
         for s in copy.deepcopy(pipeline)
     ]
     return [dict(type='DecordInit')] + pipeline
+
+
+def with_flip_label_map(pipeline: List[dict],
+                        flip_map: Dict[int, int]) -> List[dict]:
+    """Copy a pipeline with every ``Flip`` step swapping ``flip_map``.
+
+    For a config that inherits a pipeline written for another class order
+    (e.g. SSv2's from SSv1's).
+
+    Args:
+        pipeline (list[dict]): A data pipeline config.
+        flip_map (dict[int, int]): The new ``flip_label_map``
+            (:func:`flip_label_map`).
+
+    Returns:
+        list[dict]: The modified copy.
+    """
+    pipeline = copy.deepcopy(pipeline)
+    flips = [s for s in pipeline if s['type'] == 'Flip']
+    if not flips:
+        raise ValueError('with_flip_label_map: the pipeline has no Flip '
+                         'step.')
+    for step in flips:
+        step['flip_label_map'] = dict(flip_map)
+    return pipeline
 
 
 def with_dedup_frames(pipeline: List[dict]) -> List[dict]:

@@ -68,9 +68,6 @@ def test_sthv1_recipe():
     assert cfg.param_scheduler[0].milestones == [30, 45, 55]
     assert cfg.model.cls_head.dropout_ratio == 0.5
     assert cfg.model.backbone.norm_eval is False
-    flip = [s for s in cfg.train_pipeline if s['type'] == 'Flip'][0]
-    assert flip['flip_label_map'] == {
-        86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
     crop = [s for s in cfg.train_pipeline if s['type'] == 'MultiScaleCrop'][0]
     assert crop['scales'] == (1, 0.875, 0.75, 0.66)
     # training resamples once (lazy + Fuse), testing keeps the two steps
@@ -80,6 +77,43 @@ def test_sthv1_recipe():
                if s['type'] in ('Resize', 'MultiScaleCrop', 'Flip'))
     assert not any(s['type'] == 'Fuse' or s.get('lazy')
                    for s in cfg.val_pipeline + cfg.test_pipeline)
+
+
+SS_CONFIGS = [p for p in CONFIGS if 'sthv' in p]
+#: The left/right mirror classes of Something-Something V1 and V2.
+MIRRORS = {
+    'Turning the camera left while filming something':
+    'Turning the camera right while filming something',
+    'Pushing something from left to right':
+    'Pushing something from right to left',
+    'Pulling something from left to right':
+    'Pulling something from right to left',
+}
+MIRRORS.update({b: a for a, b in MIRRORS.items()})
+
+
+@pytest.mark.parametrize('path', SS_CONFIGS)
+def test_flips_swap_the_mirror_classes_by_name(path):
+    """A flipped clip of a left/right class gets its mirror's label, in the
+    label order the config's datasets name (MMAction2's for SSv1 and SSv2)
+    and nothing else changes label."""
+    from h2cn_mmaction.datasets import load_label_map
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    label_maps = {cfg[f'{split}_dataloader'].dataset.metainfo.classes
+                  for split in ('train', 'val', 'test')}
+    assert len(label_maps) == 1
+    label_map = label_maps.pop()
+    dataset = 'sthv2' if 'sthv2' in path else 'sthv1'
+    assert osp.basename(label_map) == f'{dataset}_label_map.txt'
+    classes = load_label_map(label_map)
+    flips = [s for s in cfg.train_dataloader.dataset.pipeline
+             if s['type'] == 'Flip']
+    assert len(flips) == 1
+    flip_map = flips[0]['flip_label_map']
+    assert {classes[i]: classes[j] for i, j in flip_map.items()} == MIRRORS
+    assert flip_map == ({2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52}
+                        if dataset == 'sthv1' else
+                        {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166})
 
 
 def test_k400_tests_30_views():

@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 from mmengine.dataset import Compose
 
+from ..datasets.labels import load_label_map
+
 __all__ = [
     'VideoFileError', 'check_video_file', 'init_recognizer', 'load_label_map',
     'prediction_scores', 'recognize_video', 'video_test_pipeline'
@@ -118,24 +120,6 @@ def init_recognizer(config,
     model.to(device)
     model.eval()
     return model
-
-
-def load_label_map(path: str) -> List[str]:
-    """Class names, one per line (e.g. ``data/synthetic/classes.txt``).
-
-    Args:
-        path (str): The label map file.
-
-    Returns:
-        list[str]: Class names; line ``i`` names class ``i``.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'label map not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip()]
 
 
 def video_test_pipeline(cfg) -> List[dict]:

@@ -6,7 +6,7 @@
 config, before anything is built.
 """
 from .checks import (check_annotation_labels, check_checkpoint, check_config,
-                     check_datasets, infer_resnet_depth)
+                     check_datasets, check_flip_label_map, infer_resnet_depth)
 from .errors import (AnnotationError, CheckpointMismatchError,
                      ConfigCheckError, is_user_error, user_error)
 from .hooks import InputCheckHook, add_input_check_hook
@@ -18,6 +18,7 @@ __all__ = [
     'AnnotationError', 'CheckpointMismatchError', 'ConfigCheckError',
     'InputCheckHook', 'add_input_check_hook', 'check_annotation_labels',
     'check_checkpoint', 'check_config', 'check_datasets',
+    'check_flip_label_map',
     'infer_resnet_depth', 'is_user_error', 'user_error'
 ]
 __all__ += [

@@ -3,10 +3,11 @@
 Three layers, each cheap, each raising an error that names what to fix:
 
 * :func:`check_config` reads the merged config only (and the annotation lists
-  it names, if they exist locally): keyframes of the backbone vs the frame
-  samplers of the train/val/test pipelines and the head, frames per keyframe
-  vs ``clip_len``, the H²CN block settings (slopes, kernels), labels within
-  ``model.cls_head.num_classes``. ``tools/train.py`` and ``tools/test.py``
+  and label maps it names, if they exist locally): keyframes of the backbone
+  vs the frame samplers of the train/val/test pipelines and the head, frames
+  per keyframe vs ``clip_len``, the H²CN block settings (slopes, kernels),
+  labels within ``model.cls_head.num_classes``, flip maps against the class
+  names (:func:`check_flip_label_map`). ``tools/train.py`` and ``tools/test.py``
   call it right after merging ``--cfg-options``, before anything is built.
 * :func:`check_datasets` does the same on the built model and datasets; the
   :class:`~h2cn_mmaction.engine.InputCheckHook` runs it in ``before_run``, so
@@ -20,7 +21,8 @@ import inspect
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import (Any, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from mmengine.logging import print_log
 
@@ -28,7 +30,8 @@ from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
 
 __all__ = [
     'check_config', 'check_datasets', 'check_checkpoint',
-    'check_annotation_labels', 'infer_resnet_depth', 'model_takes_arg'
+    'check_annotation_labels', 'check_flip_label_map', 'infer_resnet_depth',
+    'model_takes_arg'
 ]
 
 SPLITS = ('train', 'val', 'test')
@@ -282,6 +285,99 @@ def check_annotation_labels(ann_file: str,
     return samples
 
 
+# -------------------------------------------------- class names, flips
+def _pair_names(pairs: List[Tuple[int, int]], classes: Sequence[str]) -> str:
+    """``i ('name') <-> j ('name')`` for each pair, once per unordered pair."""
+    seen, text = set(), []
+    for i, j in sorted(pairs):
+        if frozenset((i, j)) not in seen:
+            seen.add(frozenset((i, j)))
+            text.append(f'{i} ({classes[i]!r}) <-> {j} ({classes[j]!r})')
+    more = f' and {len(text) - 3} more' if len(text) > 3 else ''
+    return '; '.join(text[:3]) + more
+
+
+def check_flip_label_map(flip_map: Optional[Mapping], classes: Sequence[str],
+                         key: str = 'flip_label_map',
+                         source: str = 'the class names') -> None:
+    """Check that a ``Flip`` step swaps exactly the left/right classes.
+
+    The right map for a class order is
+    :func:`h2cn_mmaction.datasets.flip_label_map` of its names: every class
+    whose name differs from another's only by left <-> right is swapped with
+    that one, and nothing else is touched. A map written for another order
+    (e.g. the sorted order's 86<->87 on MMAction2's SSv1 lists) swaps
+    unrelated classes and silently corrupts the labels of flipped clips.
+
+    Args:
+        flip_map (Mapping | None): The step's ``flip_label_map``.
+        classes (Sequence[str]): The dataset's class names in label order.
+        key (str): The step, as a config key, for the message.
+        source (str): Where the class names come from, for the message.
+
+    Raises:
+        ConfigCheckError: The map swaps labels whose names are not mirror
+            images, or leaves a mirror pair unswapped; the message names the
+            labels and class names of the offending pairs.
+    """
+    from ..datasets.labels import flip_label_map
+    expected = flip_label_map(list(classes))
+    right = (f'the map these names give is {dict(sorted(expected.items()))} '
+             f'(h2cn_mmaction.config_utils.flip_label_map of the label map)')
+    flip_map = dict(flip_map or {})
+    for i, j in flip_map.items():
+        if not (_is_int(i) and _is_int(j) and 0 <= i < len(classes)
+                and 0 <= j < len(classes)):
+            raise ConfigCheckError(
+                f'{key}: flip_label_map maps {i!r} to {j!r}, but {source} '
+                f'has labels 0..{len(classes) - 1}; {right}.')
+    wrong = [(i, j) for i, j in flip_map.items() if expected.get(i) != j]
+    if wrong:
+        raise ConfigCheckError(
+            f'{key}: flip_label_map swaps {_pair_names(wrong, classes)}, '
+            f'which are not left/right mirror names in {source} (a map for '
+            f'another class order?); {right}.')
+    missing = [(i, j) for i, j in expected.items() if flip_map.get(i) != j]
+    if missing:
+        raise ConfigCheckError(
+            f'{key}: flip_label_map does not swap '
+            f'{_pair_names(missing, classes)}, left/right mirror names in '
+            f'{source}: a flipped clip would keep its label; {right}.')
+
+
+def _class_names(classes) -> Optional[List[str]]:
+    """A dataset's ``metainfo['classes']`` as names, or None when it names
+    none (trailing blank lines of a label map dropped)."""
+    if not isinstance(classes, (list, tuple)):
+        return None
+    names = [str(c).strip().lstrip('\ufeff') for c in classes]
+    while names and not names[-1]:
+        names.pop()
+    return names
+
+
+def _check_classes(names: List[str], where: str, source: str,
+                   num_classes, flips: List[Tuple[str, Any]]) -> None:
+    """Class names vs ``num_classes``, and the flip maps against them.
+
+    Args:
+        names (list[str]): The class names.
+        where (str): The dataset, as a config key.
+        source (str): Where the names come from, for messages.
+        num_classes: ``model.cls_head.num_classes``.
+        flips (list[tuple[str, Mapping | None]]): ``(config key,
+            flip_label_map)`` of each ``Flip`` step that may flip.
+    """
+    if _is_int(num_classes) and len(names) != num_classes:
+        raise ConfigCheckError(
+            f'{source} names {len(names)} classes but '
+            f'model.cls_head.num_classes={num_classes}: point '
+            f'{where}.metainfo.classes at the label map of your annotation '
+            f'lists, or set model.cls_head.num_classes={len(names)}.')
+    for key, flip_map in flips:
+        check_flip_label_map(flip_map, names, key, source)
+
+
 # ------------------------------------------------------ config checks
 def _dataset_cfgs(loader_cfg: Mapping,
                   key: str) -> Iterator[Tuple[str, Mapping]]:
@@ -421,6 +517,9 @@ def check_config(cfg, check_annotations: bool = True) -> None:
       ``model.backbone.num_segments`` and ``clip_len`` vs
       ``model.backbone.frames_per_segment`` (1 for TSM-like backbones);
     * ``DedupFrames`` paired with a ``RestoreFrames`` before ``FormatShape``;
+    * a dataset's class names (``metainfo.classes``: a label map file or a
+      list) against ``num_classes``, and the ``flip_label_map`` of its
+      ``Flip`` steps against them (:func:`check_flip_label_map`);
     * with ``check_annotations``, the labels of the annotation lists of
       ``VideoDataset``/``RawframeDataset`` (and subclasses) that exist
       locally, against ``model.cls_head.num_classes``.
@@ -475,8 +574,38 @@ def check_config(cfg, check_annotations: bool = True) -> None:
                     num_segments, frames, has_frames)
                 if message:
                     raise ConfigCheckError(message)
+            _check_dataset_cfg_classes(ds, path, num_classes)
             if check_annotations and _is_int(num_classes):
                 _check_dataset_cfg_labels(ds, path, num_classes, DATASETS)
+
+
+def _check_dataset_cfg_classes(ds: Mapping, path: str, num_classes) -> None:
+    """The class names a dataset config states (``metainfo.classes``: a
+    label map file or a list) vs ``num_classes`` and its ``Flip`` steps."""
+    from ..datasets.labels import load_label_map
+    metainfo = ds.get('metainfo')
+    classes = metainfo.get('classes') if isinstance(metainfo,
+                                                     Mapping) else None
+    source = f'{path}.metainfo.classes'
+    if isinstance(classes, str):
+        source = f'{source} ({osp.basename(classes)})'
+        try:
+            names = load_label_map(classes)
+        except (OSError, ValueError) as exc:
+            raise ConfigCheckError(
+                f'{path}.metainfo.classes: {exc}; it must name the label map '
+                f'of the annotation lists (one class name per line), e.g. '
+                f'h2cn_mmaction.config_utils.label_map_file(\'sthv1\').'
+            ) from None
+    else:
+        names = _class_names(classes)
+    if names is None:
+        return
+    flips = []
+    for i, step in enumerate(ds.get('pipeline') or []):
+        if _step_name(step)[1] == 'Flip' and step.get('flip_ratio', 0.5) > 0:
+            flips.append((f'{path}.pipeline[{i}]', step.get('flip_label_map')))
+    _check_classes(names, path, source, num_classes, flips)
 
 
 def _check_dataset_cfg_labels(ds: Mapping, path: str, num_classes: int,
@@ -580,8 +709,10 @@ def check_datasets(model, datasets: Dict[str, Any]) -> None:
 
     The frame samplers of each dataset's pipeline against the backbone's
     ``num_segments``/``frames_per_segment``, the head's ``num_segments``
-    against the backbone, and every label against
-    ``model.cls_head.num_classes``.
+    against the backbone, every label against ``model.cls_head.num_classes``,
+    and, where the dataset has class names (``metainfo['classes']``), their
+    number and the ``flip_label_map`` of its ``Flip`` steps
+    (:func:`check_flip_label_map`).
 
     Args:
         model (nn.Module): The recognizer (a model wrapper is unwrapped).
@@ -590,7 +721,8 @@ def check_datasets(model, datasets: Dict[str, Any]) -> None:
             ``RepeatDataset``...) are opened.
 
     Raises:
-        ConfigCheckError: A sampler or the head disagrees with the backbone.
+        ConfigCheckError: A sampler or the head disagrees with the backbone,
+            or the class names with ``num_classes`` or a flip map.
         AnnotationError: A label is out of range (the message names the
             annotation file and line, the label and ``num_classes``).
     """
@@ -612,8 +744,29 @@ def check_datasets(model, datasets: Dict[str, Any]) -> None:
                     has_frames)
                 if message:
                     raise ConfigCheckError(message)
+            _check_dataset_classes(ds, path, num_classes, transforms)
             if _is_int(num_classes):
                 _check_dataset_labels(ds, path, num_classes)
+
+
+def _check_dataset_classes(ds, path: str, num_classes, transforms) -> None:
+    """A built dataset's ``metainfo['classes']`` vs ``num_classes`` and its
+    ``Flip`` steps."""
+    from mmaction.datasets.transforms import Flip
+    classes = (getattr(ds, 'metainfo', None) or {}).get('classes')
+    if isinstance(classes, str):  # MMEngine could not read the file
+        raise ConfigCheckError(
+            f'{path}.metainfo.classes: label map not found: {classes}; it '
+            f'must name the label map of the annotation lists (one class '
+            f'name per line).')
+    names = _class_names(classes)
+    if names is None:
+        return
+    flips = [(f'{path}.pipeline[{i}]', step.flip_label_map)
+             for i, step in enumerate(transforms)
+             if isinstance(step, Flip) and step.flip_ratio > 0]
+    _check_classes(names, path, f'{path}.metainfo.classes', num_classes,
+                   flips)
 
 
 # ------------------------------------------------------- checkpoints
