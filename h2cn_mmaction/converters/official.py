@@ -6,15 +6,21 @@ and ``module.new_fc.*`` (classifier). Their stem and downsample convolutions
 carry biases; a bias ``b`` before a BatchNorm equals that BatchNorm with
 ``running_mean - b`` (exact in eval mode; in training mode the batch mean
 removes ``b`` anyway), so the biases are folded into the BatchNorms.
+
+The authors number the classes of every dataset in sorted-name order; their
+classifier rows must be put in the order of the annotation lists it will
+score (:func:`reorder_classes`): MMAction2's SSv1 lists are not sorted.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 SRC_BACKBONE = 'module.base_model.'
 SRC_HEAD = 'module.new_fc.'
+#: The converted classifier, whose rows follow the class order.
+HEAD_KEYS = ('cls_head.fc_cls.weight', 'cls_head.fc_cls.bias')
 _BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var',
             'num_batches_tracked')
 
@@ -183,3 +189,42 @@ def check_against_model(state_dict: Mapping[str, torch.Tensor],
             parts.append(f'shape mismatch {len(shapes)}: {shapes[:5]}')
         raise ConversionError('converted checkpoint does not fit the model: ' +
                               '; '.join(parts))
+
+
+def reorder_classes(state_dict: Mapping[str, torch.Tensor],
+                    classes: Sequence[str]
+                    ) -> 'OrderedDict[str, torch.Tensor]':
+    """Put the classifier rows from the authors' order into ``classes``'.
+
+    The authors' row ``k`` is the ``k``-th class name in sorted order, so
+    row ``i`` of the result is their row of ``classes[i]``'s rank among the
+    sorted names. For a sorted ``classes`` (MMAction2's SSv2 and K400 label
+    maps) nothing moves.
+
+    Args:
+        state_dict (Mapping[str, torch.Tensor]): Converted weights
+            (:func:`convert_official_state_dict`).
+        classes (Sequence[str]): The class names in the label order of the
+            annotation lists, e.g. MMAction2's SSv1 label map.
+
+    Returns:
+        OrderedDict[str, torch.Tensor]: A copy with the rows of
+        ``cls_head.fc_cls.weight``/``bias`` permuted.
+
+    Raises:
+        ConversionError: The number of names is not the number of rows, or a
+            name is repeated.
+    """
+    rows = state_dict[HEAD_KEYS[0]].shape[0]
+    if len(classes) != rows or len(set(classes)) != len(classes):
+        raise ConversionError(
+            f'the label map names {len(classes)} classes '
+            f'({len(set(classes))} distinct) but the classifier has {rows} '
+            f'rows: use the label map of the dataset the checkpoint was '
+            f'trained on.')
+    rank = {name: k for k, name in enumerate(sorted(classes))}
+    order = torch.tensor([rank[name] for name in classes])
+    out = OrderedDict(state_dict)
+    for key in HEAD_KEYS:
+        out[key] = state_dict[key][order]
+    return out
