@@ -362,40 +362,6 @@ def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
     assert layer1_inputs[2].is_contiguous(memory_format=torch.channels_last)
 
 
-def test_imagenet_init_from_local_torchvision_checkpoint(tmp_path):
-    """torchvision-layout weights load through ResNetTSM's mapping, and the
-    FMCB 7x7 conv starts as the stem averaged over RGB."""
-    from mmaction.models.backbones import ResNet
-    torch.manual_seed(0)
-    ref = ResNet(18)
-    tv = {}
-    for key, value in ref.state_dict().items():
-        key = key.replace('downsample.conv', 'downsample.0').replace(
-            'downsample.bn', 'downsample.1')
-        if key.startswith('conv1.bn'):
-            key = key.replace('conv1.bn', 'bn1')
-        key = key.replace('.conv.', '.')
-        for i in (1, 2, 3):
-            key = key.replace(f'conv{i}.bn.', f'bn{i}.')
-        tv[key] = value
-    tv['fc.weight'] = torch.zeros(1000, 512)
-    tv['fc.bias'] = torch.zeros(1000)
-    path = tmp_path / 'resnet18_tv.pth'
-    torch.save(tv, path)
-    backbone = ResNetH2CN(18, num_segments=2, pretrained=str(path))
-    backbone.init_weights()
-    torch.testing.assert_close(backbone.conv1.conv.weight, tv['conv1.weight'])
-    torch.testing.assert_close(backbone.layer1[0].conv1.net.conv.net.weight,
-                               tv['layer1.0.conv1.weight'])
-    torch.testing.assert_close(backbone.layer2[0].downsample.bn.running_var,
-                               tv['layer2.0.downsample.1.running_var'])
-    torch.testing.assert_close(
-        backbone.fmcb.conv.conv.weight,
-        tv['conv1.weight'].mean(1, keepdim=True).expand(64, 9, 7, 7))
-    alpha1 = backbone.fmcb.hgc1.temporal.weight.view(3, 3)
-    assert torch.equal(alpha1, torch.tensor([[0., 1., -1.]] * 3))
-
-
 @pytest.mark.parametrize('kwargs,match', [
     (dict(frames_per_segment=0), 'frames_per_segment must be >= 1'),
     (dict(keyframe_index=5), r'keyframe_index must be in \[0, 5\)'),

@@ -9,6 +9,7 @@ from mmaction.registry import MODELS
 
 from ..blocks import CMCB, FMCB, CMCBWrapper
 from ..ops import memory_format_of, recompute_derived, to_channels_last
+from .resnet_weights import load_resnet_weights
 
 
 @MODELS.register_module()
@@ -40,9 +41,12 @@ class ResNetH2CN(ResNetTSM):
             ``reduction`` = 16).
         fusion_weights (Sequence[float]): Weights of the stem and the motion
             map. Defaults to ``(0.5, 0.5)``.
-        pretrained (str, optional): ``torchvision://resnetXX`` or a local
-            ImageNet checkpoint in torchvision's layout; None for random
-            initialisation. Defaults to None.
+        pretrained (str, optional): ImageNet ResNet weights:
+            ``'torchvision://resnet50'`` (needs torchvision),
+            ``'mmcls://resnet50'``, or a local file in torchvision,
+            mmpretrain or MMAction2 layout (:mod:`.resnet_weights`; every
+            conv/BN tensor must be found). None for random initialisation.
+            Defaults to None.
         **kwargs: Arguments of :class:`ResNetTSM` / :class:`ResNet`
             (``is_shift``, ``shift_div``, ``shift_place``, ``norm_eval``...).
 
@@ -127,7 +131,9 @@ class ResNetH2CN(ResNetTSM):
             # MMAction2 1.1.x; ResNet's handles it (Kaiming / constant BN).
             ResNet.init_weights(self)
         else:
-            super().init_weights()
+            # all layouts, and an error instead of MMAction2's silent
+            # random init when the file does not match
+            load_resnet_weights(self, self.pretrained)
         for module in self.modules():
             if isinstance(module, CMCB):
                 module.init_weights()
