@@ -33,8 +33,9 @@ setup(
     packages=find_packages(include=['h2cn_mmaction', 'h2cn_mmaction.*']),
     # MMAction2's label maps (h2cn_mmaction.datasets.labels)
     package_data={'h2cn_mmaction': ['datasets/label_maps/*.txt']},
-    # torch and mmcv (or mmcv-lite) are left to the user, as in MMAction2:
-    # their right build depends on the machine (CUDA or not).
+    # torch within the tested range (the user installs the build for the
+    # machine's CUDA first); mmcv (or mmcv-lite) is left to the user, as in
+    # MMAction2: installing one beside the other would break both.
     install_requires=read_requirements('runtime.txt'),
     extras_require=dict(tests=read_requirements('tests.txt')),
     classifiers=[

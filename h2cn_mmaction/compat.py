@@ -1,7 +1,7 @@
 """Checks of the installed OpenMMLab stack, with messages that say what to do."""
 import importlib
 
-SUPPORTED = 'mmaction2>=1.1.0,<1.3 (tested: 1.1.0)'
+SUPPORTED = 'mmaction2 1.1.0, or 1.2 installed from source'
 
 
 def check_mmaction() -> None:
