@@ -90,38 +90,34 @@ def assert_loaded(backbone, state):
                                stem.mean(1, keepdim=True).expand(64, 9, 7, 7))
 
 
-@pytest.mark.parametrize('layout', list(LAYOUTS))
-def test_local_file_in_each_layout(resnet18, layout, tmp_path):
-    path = tmp_path / f'resnet18_{layout}.pth'
-    torch.save(LAYOUTS[layout](resnet18), path)
-    backbone = ResNetH2CN(18, num_segments=2, pretrained=str(path))
-    backbone.init_weights()
-    assert_loaded(backbone, resnet18)
-
-
 @pytest.fixture
 def fake_downloads(monkeypatch, resnet18):
-    """MMEngine's URL loader returns the checkpoint each URL serves."""
+    """MMEngine's URL loader returns the checkpoint each URL serves, and
+    torchvision:// finds a (stand-in) torchvision."""
     import mmengine.runner.checkpoint as ckpt
+    tv_url = 'https://download.pytorch.org/models/resnet18.pth'
     served = {
-        'https://download.pytorch.org/models/resnet18.pth':
-        torchvision_layout(resnet18),
+        tv_url: torchvision_layout(resnet18),
         ckpt.get_mmcls_models()['resnet18']: mmpretrain_layout(resnet18),
     }
-    monkeypatch.setattr(
-        ckpt, 'get_torchvision_models',
-        lambda: {'resnet18': 'https://download.pytorch.org/models/'
-                 'resnet18.pth'})
+    monkeypatch.setattr(ckpt, 'get_torchvision_models',
+                        lambda: {'resnet18': tv_url})
     monkeypatch.setattr(ckpt, 'load_from_http',
                         lambda url, map_location=None, **kw: served[url])
-
-
-@pytest.mark.parametrize('scheme', ['torchvision://', 'mmcls://'])
-def test_url_schemes(resnet18, fake_downloads, monkeypatch, scheme):
-    # torchvision:// needs torchvision (absent beside the pinned CPU torch)
     monkeypatch.setitem(sys.modules, 'torchvision',
                         types.ModuleType('torchvision'))
-    backbone = ResNetH2CN(18, num_segments=2, pretrained=scheme + 'resnet18')
+
+
+@pytest.mark.parametrize('source', list(LAYOUTS) +
+                         ['torchvision://', 'mmcls://'])
+def test_every_layout_and_scheme_loads_every_tensor(resnet18, fake_downloads,
+                                                    source, tmp_path):
+    if source.endswith('://'):
+        pretrained = source + 'resnet18'
+    else:  # a local file
+        pretrained = str(tmp_path / f'resnet18_{source}.pth')
+        torch.save(LAYOUTS[source](resnet18), pretrained)
+    backbone = ResNetH2CN(18, num_segments=2, pretrained=pretrained)
     backbone.init_weights()
     assert_loaded(backbone, resnet18)
 
