@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from mmaction.models.backbones import ResNet, ResNetTSM
 
 from h2cn_mmaction.engine import CheckpointMismatchError, is_user_error
 from h2cn_mmaction.models import ResNetH2CN
@@ -35,7 +36,6 @@ def rename(key, rules):
 def resnet18():
     """A random ResNet-18 in MMAction2's layout, unlike any initialisation
     (BatchNorm statistics included)."""
-    from mmaction.models.backbones import ResNet
     torch.manual_seed(0)
     return OrderedDict(
         (k, torch.randn_like(v) if v.is_floating_point() else v)
@@ -59,7 +59,6 @@ def mmpretrain_layout(state):
 def mmaction2_tsm_layout(state):
     """A TSM recognizer checkpoint: ``backbone.`` and the ``.net`` of its
     TemporalShift wrappers."""
-    from mmaction.models.backbones import ResNetTSM
     keys = ResNetTSM(18, num_segments=2, pretrained2d=False).state_dict()
     sd = OrderedDict(('backbone.' + k, state[k.replace('.net', '')])
                      for k in keys)
@@ -158,30 +157,27 @@ def test_foreign_layout_is_an_error(resnet18, tmp_path):
     assert 'mmpretrain' in msg and 'MMAction2' in msg and '\n' not in msg
 
 
-def test_partial_or_other_depth_is_an_error(resnet18, tmp_path):
-    from mmaction.models.backbones import ResNet
-    partial = torchvision_layout(resnet18)
+def partial_resnet18(state):
+    partial = torchvision_layout(state)
     del partial['layer4.1.bn2.running_var']
-    files = dict(partial=partial, r18=resnet18,
-                 r34=ResNet(34).state_dict())
-    for name, state in files.items():
-        torch.save(state, tmp_path / f'{name}.pth')
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'1 of the 100 conv/BatchNorm tensors of the '
-                       r'ResNet are not in it \(layer4\.1\.conv2\.bn\.'
-                       r'running_var\); accepted layouts'):
-        ResNetH2CN(18, num_segments=2,
-                   pretrained=str(tmp_path / 'partial.pth')).init_weights()
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'\(layer1\.0\.conv3\.conv\.weight, '):
-        ResNetH2CN(50, num_segments=2,
-                   pretrained=str(tmp_path / 'r18.pth')).init_weights()
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'another depth or width than '
-                       r'model\.backbone\.depth=18 \(layer1\.2\.conv1\.conv'
-                       r'\.weight: not in the model'):
-        ResNetH2CN(18, num_segments=2,
-                   pretrained=str(tmp_path / 'r34.pth')).init_weights()
+    return partial
+
+
+@pytest.mark.parametrize('make,depth,match', [
+    (partial_resnet18, 18, r'1 of the 100 conv/BatchNorm tensors of the '
+     r'ResNet are not in it \(layer4\.1\.conv2\.bn\.running_var\); accepted '
+     r'layouts'),
+    (lambda state: state, 50, r'\(layer1\.0\.conv3\.conv\.weight, '),
+    (lambda state: ResNet(34).state_dict(), 18, r'another depth or width than '
+     r'model\.backbone\.depth=18 \(layer1\.2\.conv1\.conv\.weight: not in '
+     r'the model'),
+], ids=['partial', 'r18_into_r50', 'r34_into_r18'])
+def test_partial_or_other_depth_is_an_error(resnet18, tmp_path, make, depth,
+                                            match):
+    path = tmp_path / 'weights.pth'
+    torch.save(make(resnet18), path)
+    with pytest.raises(CheckpointMismatchError, match=match):
+        ResNetH2CN(depth, num_segments=2, pretrained=str(path)).init_weights()
 
 
 def test_missing_file_names_the_key(tmp_path):

@@ -7,8 +7,9 @@ Three layers, each cheap, each raising an error that names what to fix:
   vs the frame samplers of the train/val/test pipelines and the head, frames
   per keyframe vs ``clip_len``, the H²CN block settings (slopes, kernels),
   labels within ``model.cls_head.num_classes``, flip maps against the class
-  names (:func:`check_flip_label_map`). ``tools/train.py`` and ``tools/test.py``
-  call it right after merging ``--cfg-options``, before anything is built.
+  names (:func:`check_flip_label_map`). ``tools/train.py`` and
+  ``tools/test.py`` call it right after merging ``--cfg-options``, before
+  anything is built.
 * :func:`check_datasets` does the same on the built model and datasets; the
   :class:`~h2cn_mmaction.engine.InputCheckHook` runs it in ``before_run``, so
   ``mim train/test`` (MMAction2's own tools) get it too.
@@ -584,8 +585,9 @@ def _check_dataset_cfg_classes(ds: Mapping, path: str, num_classes) -> None:
     label map file or a list) vs ``num_classes`` and its ``Flip`` steps."""
     from ..datasets.labels import load_label_map
     metainfo = ds.get('metainfo')
-    classes = metainfo.get('classes') if isinstance(metainfo,
-                                                     Mapping) else None
+    if not isinstance(metainfo, Mapping):
+        return
+    classes = metainfo.get('classes')
     source = f'{path}.metainfo.classes'
     if isinstance(classes, str):
         source = f'{source} ({osp.basename(classes)})'
