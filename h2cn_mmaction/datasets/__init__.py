@@ -1,12 +1,16 @@
 """Dataset utilities of h2cn_mmaction: the synthetic benchmark (numpy +
-OpenCV only) and :class:`CheckedVideoDataset`."""
+OpenCV only), :class:`CheckedVideoDataset`, :class:`CheckedRawframeDataset`
+and the short-clip accounting of the frame samplers."""
+from .checked_rawframe import CheckedRawframeDataset
 from .checked_video import CheckedVideoDataset
 from .synthetic import (CLASS_NAMES, GENERATOR_VERSION, NUM_PAIRS, PAIRS,
                         SPLITS, class_names, generate_dataset, make_clip,
                         video_seed, write_video)
+from .transforms import frames_past_end, short_clip_report
 
 __all__ = [
-    'CheckedVideoDataset', 'CLASS_NAMES', 'GENERATOR_VERSION', 'NUM_PAIRS',
-    'PAIRS', 'SPLITS', 'class_names', 'generate_dataset', 'make_clip', 'video_seed',
-    'write_video'
+    'CheckedRawframeDataset', 'CheckedVideoDataset', 'frames_past_end',
+    'short_clip_report', 'CLASS_NAMES', 'GENERATOR_VERSION', 'NUM_PAIRS',
+    'PAIRS', 'SPLITS', 'class_names', 'generate_dataset', 'make_clip',
+    'video_seed', 'write_video'
 ]
