@@ -26,6 +26,14 @@ def load_tool(name):
     return load_script(osp.join('tools', f'{name}.py'))
 
 
+def run_tool(monkeypatch, name, *args):
+    """``python tools/<name>.py ARGS`` in this process (``main()`` with
+    ``sys.argv`` set): the tool's errors arrive as ``SystemExit``."""
+    monkeypatch.setattr(sys, 'argv', [f'tools/{name}.py'] +
+                        [str(a) for a in args])
+    return load_tool(name).main()
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401
@@ -36,3 +44,26 @@ def _mmaction_scope():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+@pytest.fixture(scope='session')
+def real_layouts(tmp_path_factory):
+    """Tiny SSv1 (rawframes), SSv2 and K400 (videos) datasets in the
+    layouts of MMAction2's tools/data scripts, with the real class names,
+    under ``ROOT/data`` (``tools/data/generate_layouts.py``): the first two
+    classes of the generator's defaults (SS: pushing something from left to
+    right / right to left), 1 training and 1 validation clip each. SSv1's
+    clips have 45 and 8 frames (training), 20 and 3 (validation): shorter
+    than 5 x 8 frames, and, 8 and 3, than the segments need (SSv2: 36 and 6
+    frames, K400: 60 and 24, in both lists).
+
+    Returns:
+        tuple: ``(ROOT, generate_layouts module)``.
+    """
+    generator = load_script(osp.join('tools', 'data', 'generate_layouts.py'))
+    root = tmp_path_factory.mktemp('layouts')
+    for dataset in generator.DATASETS:
+        generator.generate(
+            str(root), dataset, classes=generator.DEFAULT_CLASSES[dataset][:2],
+            frames=(45, 8, 20, 3) if dataset == 'sthv1' else None)
+    return root, generator
