@@ -1,6 +1,8 @@
+import logging
 import os
 import os.path as osp
 import sys
+import uuid
 
 import pytest
 
@@ -44,6 +46,19 @@ def _mmaction_scope():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+@pytest.fixture
+def log_records():
+    """Records of a fresh current MMLogger (what print_log('current') uses)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance(f'test_{uuid.uuid4().hex[:8]}')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
 
 
 @pytest.fixture(scope='session')

@@ -9,7 +9,6 @@ the tools run in this process (``conftest.run_tool``) and stop before
 their first step.
 """
 import errno
-import logging
 import os
 import os.path as osp
 import re
@@ -20,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 from conftest import ROOT, load_script, run_tool
 from h2cn_mmaction.apis import VideoFileError
@@ -56,18 +54,6 @@ def rawframes(frames, text, **kwargs):
     return ann, CheckedRawframeDataset(
         str(ann), data_prefix=dict(img=str(frames)),
         filename_tmpl='{:05}.jpg', **kwargs)
-
-
-@pytest.fixture
-def log_records():
-    """Records of a fresh current MMLogger (what print_log('current') uses)."""
-    logger = MMLogger.get_instance(f'data_lies_{uuid.uuid4().hex[:8]}')
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def tool_error(monkeypatch, name, *args):

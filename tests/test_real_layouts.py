@@ -13,6 +13,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 from conftest import ROOT, run_tool
@@ -22,6 +23,21 @@ CONFIGS = [
     'h2cn_r50_8x1_sthv2.py', 'h2cn_r50_16x1_sthv2.py',
     'h2cn_r50_8x1_k400.py', 'h2cn_r50_16x1_k400.py'
 ]
+
+
+@pytest.fixture(autouse=True)
+def _cheaper_runs(monkeypatch):
+    """One thread, and no yapf formatting of the config text: MMEngine
+    formats the whole config about ten times per run (log, config dump,
+    checkpoint metadata), a third of the CPU time of these tests; the text
+    stays the same valid Python, unformatted."""
+    import mmengine.config.config as mmengine_config
+    monkeypatch.setattr(mmengine_config, 'FormatCode',
+                        lambda text, **kwargs: (text, False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _small(value):

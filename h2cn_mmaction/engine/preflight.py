@@ -23,6 +23,13 @@ def _local(path) -> bool:
     return isinstance(path, str) and '://' not in path
 
 
+def _missing(key: str, what: str, path: str, fix: str) -> ConfigCheckError:
+    return ConfigCheckError(
+        f'{key}: {what} not found: {path} (current directory '
+        f'{os.getcwd()}). Prepare the dataset as {DATA_GUIDE} describes, or '
+        f'point the config at yours: {fix}.')
+
+
 def check_data_present(cfg: Mapping, splits: Iterable[str],
                        config_file: str = 'the config') -> None:
     """The annotation list and the data folder of every dataset the run
@@ -42,33 +49,28 @@ def check_data_present(cfg: Mapping, splits: Iterable[str],
         loader = cfg.get(f'{split}_dataloader')
         if not isinstance(loader, Mapping):
             continue
-        for path, ds in _dataset_cfgs(loader, f'{split}_dataloader'):
+        for key, ds in _dataset_cfgs(loader, f'{split}_dataloader'):
             root = ds.get('data_root') or ''
             ann_file = ds.get('ann_file')
-            if _local(ann_file) and ann_file:
-                full = osp.join(root, ann_file)
-                if not osp.isfile(full):
-                    raise ConfigCheckError(
-                        f'{path}.ann_file: annotation list not found: {full} '
-                        f'(current directory {os.getcwd()}). Prepare the '
-                        f'dataset as {DATA_GUIDE} describes, or point the '
-                        f'config at yours: change data_root and ann_file_* '
-                        f'at the top of {config_file} (or of a copy), or set '
-                        f'{path}.ann_file and {path}.data_prefix with '
-                        f'--cfg-options.')
+            if _local(ann_file) and ann_file and \
+                    not osp.isfile(osp.join(root, ann_file)):
+                raise _missing(
+                    f'{key}.ann_file', 'annotation list',
+                    osp.join(root, ann_file),
+                    f'change data_root and ann_file_* at the top of '
+                    f'{config_file} (or of a copy), or set {key}.ann_file '
+                    f'and {key}.data_prefix with --cfg-options')
             prefix = ds.get('data_prefix')
             for kind, folder in (prefix.items()
                                  if isinstance(prefix, Mapping) else ()):
-                if _local(folder) and folder:
-                    full = osp.join(root, folder)
-                    if not osp.isdir(full):
-                        raise ConfigCheckError(
-                            f'{path}.data_prefix.{kind}: data folder not '
-                            f'found: {full} (current directory '
-                            f'{os.getcwd()}). Prepare the dataset as '
-                            f'{DATA_GUIDE} describes, or change data_root at '
-                            f'the top of {config_file} (or set '
-                            f'{path}.data_prefix.{kind} with --cfg-options).')
+                if _local(folder) and folder and \
+                        not osp.isdir(osp.join(root, folder)):
+                    raise _missing(
+                        f'{key}.data_prefix.{kind}', 'data folder',
+                        osp.join(root, folder),
+                        f'change data_root at the top of {config_file} (or '
+                        f'of a copy), or set {key}.data_prefix.{kind} with '
+                        f'--cfg-options')
 
 
 def check_work_dir(work_dir: str) -> None:
