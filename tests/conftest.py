@@ -36,6 +36,42 @@ def run_tool(monkeypatch, name, *args):
     return load_tool(name).main()
 
 
+def _small(value):
+    """A size of the paper's pipelines at 1/7 (224 -> 32); -1 (keep the
+    ratio) stays."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_small(v) for v in value)
+    return value if value < 0 else max(8, round(value / 7))
+
+
+def small_sizes(config):
+    """``{cfg-options key: value}`` of every size in the pipelines of a
+    paper config, at 1/7."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    sizes = {}
+    for split in ('train', 'val', 'test'):
+        loader = f'{split}_dataloader'
+        for i, step in enumerate(cfg[loader].dataset.pipeline):
+            for key in ('scale', 'input_size', 'crop_size'):
+                if key in step:
+                    sizes[f'{loader}.dataset.pipeline.{i}.{key}'] = \
+                        _small(step[key])
+    return sizes
+
+
+def small_options(config):
+    """``--cfg-options`` that shrink a paper config and nothing else."""
+    opts = ['model.backbone.pretrained=None', 'train_cfg.max_epochs=1',
+            'default_hooks.logger.interval=1']
+    for split in ('train', 'val', 'test'):
+        loader = f'{split}_dataloader'
+        opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    return opts + [f'{key}={str(value).replace(" ", "")}'
+                   for key, value in small_sizes(config).items()]
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401

@@ -20,7 +20,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, load_script, run_tool
+from conftest import ROOT, load_script, run_tool, small_options
 from h2cn_mmaction.apis import VideoFileError
 from h2cn_mmaction.datasets import (CheckedRawframeDataset,
                                     CheckedVideoDataset, write_video)
@@ -326,15 +326,9 @@ def test_disk_full_names_the_file_and_keeps_the_old_one(
     monkeypatch.chdir(root)
     work = tmp_path / 'work'
     message = tool_error(
-        monkeypatch, 'train', SSV1, '--work-dir', work, '--no-validate',
-        '--cfg-options', 'model.backbone.pretrained=None',
-        'model.backbone.depth=18', 'model.cls_head.in_channels=512',
-        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=1',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'train_dataloader.dataset.pipeline.3.scale=(40,32)',
-        'train_dataloader.dataset.pipeline.4.input_size=32',
-        'train_dataloader.dataset.pipeline.5.scale=(32,32)')
+        monkeypatch, 'train', SSV1, '--work-dir', work,
+        '--cfg-options', *small_options(SSV1), 'model.backbone.depth=18',
+        'model.cls_head.in_channels=512')
     assert f'No space left on device: cannot write {work}/epoch_1.pth' in \
         message, message
 

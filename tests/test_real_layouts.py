@@ -16,7 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, run_tool
+from conftest import ROOT, run_tool, small_options, small_sizes
 
 CONFIGS = [
     'h2cn_r50_8x1_sthv1.py', 'h2cn_r50_16x1_sthv1.py',
@@ -38,31 +38,6 @@ def _cheaper_runs(monkeypatch):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _small(value):
-    """A size of the paper's pipelines at 1/7 (224 -> 32), as cfg-options
-    text; -1 (keep the ratio) stays."""
-    if isinstance(value, (list, tuple)):
-        return '(' + ','.join(_small(v) for v in value) + ')'
-    return str(value if value < 0 else max(8, round(value / 7)))
-
-
-def small_options(config):
-    """``--cfg-options`` that shrink a paper config and nothing else."""
-    cfg = Config.fromfile(config)
-    opts = ['model.backbone.pretrained=None', 'train_cfg.max_epochs=1',
-            'default_hooks.logger.interval=1']
-    for split in ('train', 'val', 'test'):
-        loader = f'{split}_dataloader'
-        opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-        for i, step in enumerate(cfg[loader].dataset.pipeline):
-            for key in ('scale', 'input_size', 'crop_size'):
-                if key in step:
-                    opts.append(f'{loader}.dataset.pipeline.{i}.{key}='
-                                f'{_small(step[key])}')
-    return opts
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -125,13 +100,8 @@ def test_flip_swaps_left_and_right_class_names(real_layouts, config, dataset,
             if s['type'] == 'Flip']
     assert len(flip) == 1
     cfg.merge_from_dict(dict(
-        [o.split('=', 1) for o in small_options(config)
-         if o.startswith('train_dataloader.dataset.pipeline')],
+        small_sizes(config),
         **{f'train_dataloader.dataset.pipeline.{flip[0]}.flip_ratio': 1.0}))
-    for step in cfg.train_dataloader.dataset.pipeline:  # cfg-options text
-        for key in ('scale', 'input_size'):
-            if isinstance(step.get(key), str):
-                step[key] = eval(step[key])
     dataset_ = DATASETS.build(cfg.train_dataloader.dataset)
     names = generator.class_names(dataset)
     mirror = {'Pushing something from left to right':
