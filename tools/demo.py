@@ -15,7 +15,9 @@ Something-Something configs) is switched to decord video decoding::
     ...
 
 A missing, empty or undecodable video (or a missing config/checkpoint) is
-reported in one line on stderr with exit code 1.
+reported in one line on stderr with exit code 1. A video shorter than the
+test pipeline's segments (e.g. a single frame: a clip without motion) gets
+a warning on stderr before the scores.
 """
 import h2cn_mmaction  # noqa: F401  # isort:skip  (registries, safe loading)
 
