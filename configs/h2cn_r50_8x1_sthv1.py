@@ -30,8 +30,10 @@ model = dict(
         cmcb_cfg=dict(slope=2, spatial_agg='conv')),
     cls_head=dict(num_classes=174, num_segments=num_segments))
 
-# dataset settings: rawframes as prepared by MMAction2's tools/data/sthv1.
-dataset_type = 'RawframeDataset'
+# dataset settings: rawframes as prepared by MMAction2's tools/data/sthv1
+# (docs/data.md). RawframeDataset that compares every frame folder with its
+# list line when the list is loaded (or skips, on_bad_video='skip').
+dataset_type = 'CheckedRawframeDataset'
 data_root = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
 ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'

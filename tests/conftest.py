@@ -1,6 +1,8 @@
+import logging
 import os
 import os.path as osp
 import sys
+import uuid
 
 import pytest
 
@@ -26,6 +28,50 @@ def load_tool(name):
     return load_script(osp.join('tools', f'{name}.py'))
 
 
+def run_tool(monkeypatch, name, *args):
+    """``python tools/<name>.py ARGS`` in this process (``main()`` with
+    ``sys.argv`` set): the tool's errors arrive as ``SystemExit``."""
+    monkeypatch.setattr(sys, 'argv', [f'tools/{name}.py'] +
+                        [str(a) for a in args])
+    return load_tool(name).main()
+
+
+def _small(value):
+    """A size of the paper's pipelines at 1/7 (224 -> 32); -1 (keep the
+    ratio) stays."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_small(v) for v in value)
+    return value if value < 0 else max(8, round(value / 7))
+
+
+def small_sizes(config):
+    """``{cfg-options key: value}`` of every size in the pipelines of a
+    paper config, at 1/7."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    sizes = {}
+    for split in ('train', 'val', 'test'):
+        loader = f'{split}_dataloader'
+        for i, step in enumerate(cfg[loader].dataset.pipeline):
+            for key in ('scale', 'input_size', 'crop_size'):
+                if key in step:
+                    sizes[f'{loader}.dataset.pipeline.{i}.{key}'] = \
+                        _small(step[key])
+    return sizes
+
+
+def small_options(config):
+    """``--cfg-options`` that shrink a paper config and nothing else."""
+    opts = ['model.backbone.pretrained=None', 'train_cfg.max_epochs=1',
+            'default_hooks.logger.interval=1']
+    for split in ('train', 'val', 'test'):
+        loader = f'{split}_dataloader'
+        opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    return opts + [f'{key}={str(value).replace(" ", "")}'
+                   for key, value in small_sizes(config).items()]
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401
@@ -36,3 +82,39 @@ def _mmaction_scope():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+@pytest.fixture
+def log_records():
+    """Records of a fresh current MMLogger (what print_log('current') uses)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance(f'test_{uuid.uuid4().hex[:8]}')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+@pytest.fixture(scope='session')
+def real_layouts(tmp_path_factory):
+    """Tiny SSv1 (rawframes), SSv2 and K400 (videos) datasets in the
+    layouts of MMAction2's tools/data scripts, with the real class names,
+    under ``ROOT/data`` (``tools/data/generate_layouts.py``): the first two
+    classes of the generator's defaults (SS: pushing something from left to
+    right / right to left), 1 training and 1 validation clip each. SSv1's
+    clips have 45 and 8 frames (training), 20 and 3 (validation): shorter
+    than 5 x 8 frames, and, 8 and 3, than the segments need (SSv2: 36 and 6
+    frames, K400: 60 and 24, in both lists).
+
+    Returns:
+        tuple: ``(ROOT, generate_layouts module)``.
+    """
+    generator = load_script(osp.join('tools', 'data', 'generate_layouts.py'))
+    root = tmp_path_factory.mktemp('layouts')
+    for dataset in generator.DATASETS:
+        generator.generate(
+            str(root), dataset, classes=generator.DEFAULT_CLASSES[dataset][:2],
+            frames=(45, 8, 20, 3) if dataset == 'sthv1' else None)
+    return root, generator

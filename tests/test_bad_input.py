@@ -18,7 +18,6 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from conftest import ROOT
@@ -106,18 +105,6 @@ def save_checkpoint(cfg, path, num_classes=NUM_CLASSES, **backbone):
                 value.add_(0.5)
     torch.save({'meta': {}, 'state_dict': model.state_dict()}, str(path))
     return model
-
-
-@pytest.fixture
-def log_records():
-    """Records of a fresh current MMLogger (what print_log('current') uses)."""
-    logger = MMLogger.get_instance(f'bad_input_{uuid.uuid4().hex[:8]}')
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def messages(records):

@@ -15,7 +15,9 @@ Something-Something configs) is switched to decord video decoding::
     ...
 
 A missing, empty or undecodable video (or a missing config/checkpoint) is
-reported in one line on stderr with exit code 1.
+reported in one line on stderr with exit code 1. A video shorter than the
+test pipeline's segments (e.g. a single frame: a clip without motion) gets
+a warning on stderr before the scores.
 """
 import h2cn_mmaction  # noqa: F401  # isort:skip  (registries, safe loading)
 
@@ -68,18 +70,24 @@ def main(argv=None):
             _fail(f'{kind} file not found: {path}')
     try:
         # fail fast, before building the model
-        check_video_file(args.video)
+        num_frames = check_video_file(args.video)
     except VideoFileError as exc:
         _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 
     from h2cn_mmaction.apis.inference import init_recognizer
+    from h2cn_mmaction.datasets.transforms import short_video_warning
     from h2cn_mmaction.engine.errors import CheckpointMismatchError
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     # what inference_recognizer runs: a video file is the input
     cfg.test_pipeline = video_test_pipeline(cfg)
+    # a video shorter than the sampled segments: say what the model sees
+    warning = short_video_warning(cfg.test_pipeline, num_frames)
+    if warning:
+        print(f'tools/demo.py: warning: {args.video}: {warning}',
+              file=sys.stderr)
     try:  # a checkpoint for other classes/depth is an error, not a warning
         model = init_recognizer(cfg, args.checkpoint, device=args.device)
     except CheckpointMismatchError as exc:

@@ -33,7 +33,9 @@ from h2cn_mmaction.apis import VideoVisualizationHook  # noqa: F401
 from h2cn_mmaction.apis import (setup_cpu_distributed,
                                  teardown_distributed)
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
-                                  add_input_check_hook, check_config,
+                                  add_input_check_hook, check_cfg_options,
+                                  check_checkpoint_file, check_config,
+                                  check_data_present, check_work_dir,
                                   is_user_error)
 
 
@@ -120,18 +122,12 @@ def merge_args(cfg, args):
     return cfg
 
 
-def _is_remote(path: str) -> bool:
-    return '://' in path
-
-
 def main():
     args = parse_args()
 
-    for kind, path in (('config', args.config),
-                       ('checkpoint', args.checkpoint)):
-        if not _is_remote(path) and not osp.isfile(path):
-            raise SystemExit(
-                f'tools/test.py: error: {kind} file not found: {path}')
+    if not osp.isfile(args.config):
+        raise SystemExit(f'tools/test.py: error: config file not found: '
+                         f'{args.config}')
     if args.dump is not None and not args.dump.endswith(('.pkl', '.pickle')):
         raise SystemExit(f'tools/test.py: error: --dump must end with .pkl '
                          f'or .pickle, got {args.dump}')
@@ -140,6 +136,10 @@ def main():
 
     # load config
     cfg = Config.fromfile(args.config)
+    try:  # --cfg-options keys the Runner would never read
+        check_cfg_options(cfg, args.cfg_options, args.config)
+    except ConfigCheckError as exc:
+        raise SystemExit(f'tools/test.py: error: {exc}')
     cfg = merge_args(cfg, args)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -155,10 +155,14 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
-    # keyframes/frames/labels/slopes agree, before anything is built; the
-    # hook checks the checkpoint against the model (classes, depth)
+    # keyframes/frames/labels/slopes agree, the checkpoint, the data and the
+    # work dir are there, before anything is built; the hook checks the
+    # checkpoint against the model (classes, depth)
     try:
+        check_checkpoint_file(args.checkpoint, 'checkpoint')
         check_config(cfg)
+        check_data_present(cfg, ['test'], args.config)
+        check_work_dir(cfg.work_dir)
     except (ConfigCheckError, AnnotationError) as exc:
         raise SystemExit(f'tools/test.py: error: {exc}')
     add_input_check_hook(cfg)

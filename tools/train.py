@@ -25,7 +25,9 @@ from mmengine.runner import Runner
 from h2cn_mmaction.apis import (setup_cpu_distributed,
                                  teardown_distributed)
 from h2cn_mmaction.engine import (AnnotationError, ConfigCheckError,
-                                  add_input_check_hook, check_config,
+                                  add_input_check_hook, check_cfg_options,
+                                  check_checkpoint_file, check_config,
+                                  check_data_present, check_work_dir,
                                   is_user_error)
 
 
@@ -155,11 +157,20 @@ def main():
                          f'{args.config}')
     cfg = Config.fromfile(args.config)
 
-    # merge cli arguments to config
-    cfg = merge_args(cfg, args)
-    # keyframes/frames/labels/slopes agree, before anything is built
     try:
+        # --cfg-options keys the Runner would never read
+        check_cfg_options(cfg, args.cfg_options, args.config)
+        # merge cli arguments to config
+        cfg = merge_args(cfg, args)
+        # keyframes/frames/labels/slopes agree, the data, the checkpoint and
+        # the work dir are there, before anything is built
         check_config(cfg)
+        validate = cfg.get('val_cfg') and cfg.get('val_dataloader')
+        check_data_present(cfg, ['train', 'val'] if validate else ['train'],
+                           args.config)
+        check_checkpoint_file(cfg.get('load_from'),
+                              '--resume' if args.resume else 'load_from')
+        check_work_dir(cfg.work_dir)
     except (ConfigCheckError, AnnotationError) as exc:
         raise SystemExit(f'tools/train.py: error: {exc}')
     add_input_check_hook(cfg)

@@ -9,6 +9,8 @@ import torch.nn as nn
 from mmengine.dataset import Compose
 
 from ..datasets.labels import load_label_map
+from ..datasets.checked_video import is_decoder_error
+from ..engine.errors import first_line
 
 __all__ = [
     'VideoFileError', 'check_video_file', 'init_recognizer', 'load_label_map',
@@ -21,14 +23,6 @@ VIDEO_INIT_STEPS = ('DecordInit', 'PyAVInit', 'OpenCVInit')
 
 class VideoFileError(ValueError):
     """A video file is missing, empty or cannot be decoded."""
-
-
-def _first_line(exc: BaseException) -> str:
-    """First non-empty line of an exception message (decord's are long)."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
 
 
 def check_video_file(path: str) -> int:
@@ -60,7 +54,7 @@ def check_video_file(path: str) -> int:
         num_frames = len(reader)
     except Exception as exc:  # decord raises DECORDError / RuntimeError
         raise VideoFileError(f'cannot decode video file {path} with decord: '
-                             f'{_first_line(exc)}') from exc
+                             f'{first_line(exc)}') from exc
     if num_frames == 0:
         raise VideoFileError(f'video file has no frames: {path}')
     return num_frames
@@ -205,10 +199,9 @@ def recognize_video(model: nn.Module,
             model, osp.abspath(video), test_pipeline=test_pipeline)
     except Exception as exc:
         # Decodable header but broken frames: decord fails in the pipeline.
-        if type(exc).__module__.startswith('decord') or \
-                'decord' in type(exc).__name__.lower():
+        if is_decoder_error(exc):
             raise VideoFileError(f'cannot decode video file {video}: '
-                                 f'{_first_line(exc)}') from exc
+                                 f'{first_line(exc)}') from exc
         raise
     scores = prediction_scores(result)
     if class_names is not None and len(class_names) < len(scores):

@@ -578,7 +578,9 @@ def video_seed(seed: int, split: str, label: int,
 
 def write_video(path: Union[str, os.PathLike], clip: np.ndarray,
                 fps: float = 12.0) -> None:
-    """Writes an RGB uint8 clip ``(T, H, W, 3)`` as an mp4v ``.mp4`` file.
+    """Writes an RGB uint8 clip ``(T, H, W, 3)`` as a video file: VP9 for a
+    ``.webm`` path (as Something-Something V2 is distributed), MPEG-4 part 2
+    (mp4v) otherwise.
 
     Args:
         path: Output file.
@@ -594,12 +596,13 @@ def write_video(path: Union[str, os.PathLike], clip: np.ndarray,
         raise ValueError(f'{path}: clip must be uint8 (T, H, W, 3), got '
                          f'{clip.dtype} {clip.shape}')
     height, width = clip.shape[1:3]
+    fourcc = 'VP90' if str(path).endswith('.webm') else 'mp4v'
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*'mp4v'), float(fps),
+        str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps),
         (width, height))
     if not writer.isOpened():
-        raise OSError(f'{path}: cv2.VideoWriter (mp4v) could not be opened; '
-                      f'is OpenCV built with FFMPEG?')
+        raise OSError(f'{path}: cv2.VideoWriter ({fourcc}) could not be '
+                      f'opened; is OpenCV built with FFMPEG?')
     try:
         for frame in clip:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

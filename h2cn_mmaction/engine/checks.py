@@ -27,6 +27,7 @@ from typing import (Any, Dict, Iterator, List, Mapping, Optional,
 
 from mmengine.logging import print_log
 
+from .annotations import annotation_lines, split_annotation_line
 from .errors import AnnotationError, CheckpointMismatchError, ConfigCheckError
 
 __all__ = [
@@ -42,6 +43,11 @@ _SPATIAL_AGGS = ('conv', 'avgpool')
 _FMCB_SET_BY_BACKBONE = ('in_channels', 'frames', 'out_channels', 'conv_cfg',
                          'norm_cfg', 'act_cfg')
 _CMCB_SET_BY_BACKBONE = ('channels', 'num_segments')
+#: The fields before the label of MMAction2's text lists, by the index of
+#: the first label token (``VideoDataset``; ``RawframeDataset`` without and
+#: with ``with_offset``).
+_LIST_FIELDS = {1: ('video', ), 2: ('frame_dir', 'total_frames'),
+                3: ('frame_dir', 'offset', 'total_frames')}
 #: How many offending keys/lines an error message lists.
 _SHOW = 5
 
@@ -171,11 +177,18 @@ def _label_error(ann_file: str, line: Optional[int], what: str, label,
                  key: str) -> str:
     where = f'{ann_file}, line {line}' if line is not None else \
         f'{ann_file}, {what}'
+    bad = (f'{count} line(s) of this list are out of range, the largest '
+           f'label is {largest}')
+    if label < 0:
+        return (f'{where}: label {label} is negative, but labels are class '
+                f'indices 0..{num_classes - 1} '
+                f'(model.cls_head.num_classes={num_classes}; MMAction2 reads '
+                f'-1 for a line without label, which only test lists may '
+                f'have); {bad}. Fix {key}.')
     return (f'{where}: label {label} is out of range for '
             f'model.cls_head.num_classes={num_classes} (labels must be in '
-            f'0..{num_classes - 1}); {count} line(s) of this list are out of '
-            f'range, the largest label is {largest}. If the list is right, '
-            f'set model.cls_head.num_classes={largest + 1}; otherwise fix '
+            f'0..{num_classes - 1}); {bad}. If the list is right, set '
+            f'model.cls_head.num_classes={largest + 1}; otherwise fix '
             f'{key}.')
 
 
@@ -248,35 +261,16 @@ def check_annotation_labels(ann_file: str,
             the line, the label and ``num_classes``.
     """
     tally = _LabelTally(num_classes, allow_unlabelled=test_mode)
+    fields = _LIST_FIELDS[label_start] if label_start in _LIST_FIELDS \
+        else tuple(f'field{i}' for i in range(label_start))
     samples = 0
     with open(ann_file, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            text = line.strip()
-            if not text:
-                continue
+        for lineno, text in annotation_lines(f, ann_file):
             samples += 1
-            tokens = text.split(delimiter)
-            labels = tokens[label_start:]
-            if not labels or labels == ['']:
-                if test_mode:
-                    continue
-                raise AnnotationError(
-                    f'{ann_file}, line {lineno}: no label after '
-                    f'{" ".join(tokens)!r}; {key} is a training list and '
-                    f'needs a label on every line.')
-            if len(labels) > 1 and not multi_class:
-                raise AnnotationError(
-                    f'{ann_file}, line {lineno}: {len(labels)} label tokens '
-                    f'{labels} in a single-label list ({key}); a file name '
-                    f'with a space needs another delimiter, several labels '
-                    f'need multi_class=True.')
-            for token in labels:
-                try:
-                    label = int(token)
-                except ValueError:
-                    raise AnnotationError(
-                        f'{ann_file}, line {lineno}: label {token!r} is not '
-                        f'an integer ({key}).') from None
+            _, labels = split_annotation_line(
+                text, f'{ann_file}, line {lineno}', fields, delimiter,
+                multi_class, test_mode, key)
+            for label in labels:
                 tally.add(label, lineno)
     if tally.first is not None:
         label, lineno = tally.first

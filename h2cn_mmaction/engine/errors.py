@@ -18,6 +18,22 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not fit the model the config builds."""
 
 
+def first_line(exc: BaseException) -> str:
+    """First non-empty line of an exception message (decord's are long), or
+    the exception's type name when the message is empty.
+
+    Args:
+        exc (BaseException): The exception.
+
+    Returns:
+        str: One line for an error message.
+    """
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
 def user_error(exc: BaseException) -> BaseException:
     """Mark ``exc`` (of a built-in type) as a problem of the user's input
     whose message says what to fix: ``tools/`` print it on one line instead

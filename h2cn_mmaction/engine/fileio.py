@@ -18,6 +18,7 @@ A write killed before the rename leaves only its temporary file,
 starts).
 """
 import contextlib
+import errno
 import os
 import os.path as osp
 import re
@@ -26,6 +27,11 @@ from pathlib import Path
 from typing import List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
+
+from .errors import user_error
+
+#: ``errno`` values of a full disk or an exhausted quota.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 #: Name of a temporary file of :func:`atomic_write` (group ``target``: the
 #: file it was going to become; ``pid``: the writing process).
@@ -71,6 +77,12 @@ def atomic_write(data: bytes, path: Union[str, Path]) -> None:
         data (bytes): The content.
         path (str | Path): The file to create or replace. Its directory is
             created if needed.
+
+    Raises:
+        OSError: Writing failed. On a full disk (or quota) the message names
+            ``path`` and the bytes it needed, and the error is marked as the
+            user's to fix (:func:`~h2cn_mmaction.engine.user_error`: the
+            tools print it as one line).
     """
     path = os.fspath(path)
     directory = osp.dirname(osp.abspath(path))
@@ -82,9 +94,18 @@ def atomic_write(data: bytes, path: Union[str, Path]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            kept = (f'the previous {osp.basename(path)} is intact'
+                    if osp.exists(path) else 'nothing was written')
+            raise user_error(OSError(
+                exc.errno,
+                f'{os.strerror(exc.errno)}: cannot write {path} '
+                f'({len(data)} bytes; {kept}). Free space on that disk or '
+                f'pass --work-dir on another one, then resume with '
+                f'--resume.')) from exc
         raise
     _fsync_directory(directory)
 
