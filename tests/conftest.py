@@ -26,6 +26,12 @@ def load_tool(name):
     return load_script(osp.join('tools', f'{name}.py'))
 
 
+def load_synthetic():
+    """The synthetic benchmark generator, ``tools/data/synthetic.py``."""
+    return load_script(osp.join('tools', 'data', 'generate_synthetic.py')) \
+        .load_synthetic()
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401
