@@ -100,6 +100,7 @@ def run_streaming(cmd, log_file, prefix):
                                 stderr=subprocess.STDOUT, text=True, env=env)
         for line in proc.stdout:
             f.write(line)
+            f.flush()
             if any(k in line for k in keys):
                 text = line.rstrip()
                 if ' - mmengine - ' in text:
