@@ -3,6 +3,7 @@ configs' recipe): H²CN starts as TSM and learns to use motion."""
 import torch
 from mmaction.registry import MODELS
 
+from conftest import load_tool
 from h2cn_mmaction.models import CMCB, ResNetH2CN
 
 
@@ -51,3 +52,13 @@ def test_zero_init_gates_make_the_cmcb_backbone_start_as_tsm():
         # up to the BatchNorms' eps, against the variance of halved inputs
         error = ((out - ref).norm() / ref.norm()).item()
         assert (error < 1e-3) == same, (zero_init_gate, error)
+
+
+def test_init_stats_tool():
+    """tools/init_stats.py: the authors' gates vary per channel and clip,
+    zero-init ones are all 0.5; TSM has none."""
+    rows = load_tool('init_stats').main(['--trials', '2', '--batch', '2'])
+    tsm, paper, zero = [row.split(' | ') for row in rows[2:]]
+    assert tsm[2] == 'no gate'
+    assert float(paper[2].split(' ± ')[1]) > 0.05
+    assert zero[2:] == ['0.50 ± 0.00', '0.50 – 0.50 |']
