@@ -564,24 +564,3 @@ def test_input_to_frames_layouts():
     with pytest.raises(ValueError, match='shape'):
         input_to_frames(torch.zeros(5, 5, 5, 5))
 
-
-def test_demo_tables_give_mean_and_spread_per_model_and_pair():
-    """``make demo``'s tables over seeds (tools/run_demo.py)."""
-    run_demo = load_tool('run_demo')
-    assert run_demo.pair_top1([0, 1, 2, 3, 3], [0, 1, 3, 3, 0], 3)[:2] == \
-        [1.0, 1 / 3]
-    assert np.isnan(run_demo.pair_top1([0, 1], [0, 1], 2)[1])
-
-    def runs(*top1):
-        return [dict(eval=dict(top1=t, top5=1.0, pairs=[t, 1 - t]),
-                     wall_s=60.0) for t in top1]
-    results = dict(
-        h2cn=dict(runs=runs(0.9, 0.8, 0.7), params=11.3e6, flops=0.16e9),
-        tsm=dict(runs=runs(0.5, 0.6, 0.7), params=11.2e6, flops=0.15e9))
-    text = run_demo.variant_tables('fast', results, ['a', 'a rev', 'b',
-                                                     'b rev'], [0, 1, 2])
-    assert 'over 3 seeds (0, 1, 2)' in text
-    assert '| H2CN-R18 | 80.0 ± 10.0 | 70.0 – 90.0 | 100.0 ± 0.0 | 11.30M ' \
-        '| 0.16G | 1.0 min |' in text
-    assert '| a (0, 1) | 80.0 ± 10.0 | 60.0 ± 10.0 |' in text
-    assert '| b (2, 3) | 20.0 ± 10.0 | 40.0 ± 10.0 |' in text
