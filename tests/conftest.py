@@ -14,8 +14,12 @@ FIXTURES = os.environ.get(
 
 def load_script(path):
     """The script at ``path`` (relative to the repository) as a module, to
-    call its functions in-process."""
+    call its functions in-process; its folder is on ``sys.path``, as when
+    Python runs it, so that it can import its neighbours."""
     import importlib.util
+    folder = osp.dirname(osp.join(ROOT, path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     name = osp.splitext(osp.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
     module = importlib.util.module_from_spec(spec)
@@ -70,6 +74,12 @@ def small_options(config):
                  f'{loader}.persistent_workers=False']
     return opts + [f'{key}={str(value).replace(" ", "")}'
                    for key, value in small_sizes(config).items()]
+
+
+def load_synthetic():
+    """The synthetic benchmark generator, ``tools/data/synthetic.py``."""
+    return load_script(osp.join('tools', 'data', 'generate_synthetic.py')) \
+        .load_synthetic()
 
 
 @pytest.fixture(scope='session', autouse=True)

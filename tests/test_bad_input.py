@@ -20,9 +20,9 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from conftest import ROOT
+from conftest import ROOT, load_synthetic
 from h2cn_mmaction.apis.inference import VideoFileError, init_recognizer
-from h2cn_mmaction.datasets import CheckedVideoDataset, make_clip, write_video
+from h2cn_mmaction.datasets import CheckedVideoDataset
 from h2cn_mmaction.engine import (AnnotationError, CheckpointMismatchError,
                                   ConfigCheckError, add_input_check_hook,
                                   check_checkpoint, check_config)
@@ -44,9 +44,11 @@ def videos(tmp_path_factory):
     """4 good 32 px videos of 12 frames (labels 0, 1, 0, 1), a list of them,
     an empty file and an undecodable one."""
     root = tmp_path_factory.mktemp('videos')
+    synthetic = load_synthetic()
     for i in range(4):
-        write_video(root / f'v{i}.mp4',
-                    make_clip(i % 2, i, size=32, frames=12))
+        synthetic.write_video(root / f'v{i}.mp4',
+                              synthetic.make_clip(i % 2, i, size=32,
+                                                  frames=12))
     (root / 'empty.mp4').write_bytes(b'')
     (root / 'broken.mp4').write_bytes(
         np.random.default_rng(0).bytes(4096))

@@ -7,8 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT, load_script, load_tool
-from h2cn_mmaction.datasets import generate_dataset
+from conftest import ROOT, load_script, load_synthetic, load_tool
 from h2cn_mmaction.utils import benchmark as bm
 
 
@@ -128,9 +127,10 @@ def test_module_times_counts_the_outermost_match():
 
 
 def test_pipelines_time_the_same_videos(tmp_path):
-    generate_dataset(tmp_path / 'data', size=64, frames=24,
-                     train_per_class=1, val_per_class=0, test_per_class=0,
-                     num_pairs=1, max_distractors=0, progress=False)
+    load_synthetic().generate_dataset(
+        tmp_path / 'data', size=64, frames=24, train_per_class=1,
+        val_per_class=0, test_per_class=0, num_pairs=1, max_distractors=0,
+        progress=False)
     square = sorted(glob.glob(str(tmp_path / 'data' / 'videos' / '**' /
                                   '*.mp4'), recursive=True))
     videos = bm.transcode_videos(square, str(tmp_path / 'ssv2'),

@@ -19,9 +19,8 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, load_synthetic
 from h2cn_mmaction.checkpoint import load_weights_only
-from h2cn_mmaction.datasets import generate_dataset
 from h2cn_mmaction.engine import (AtomicLocalBackend, CrashSafeCheckpointHook,
                                   atomic_write, check_resume_pointer,
                                   remove_stale_temp_files)
@@ -37,9 +36,9 @@ TIMEOUT = 240
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp('crash_data') / 'synthetic'
-    generate_dataset(out, size=64, frames=24, train_per_class=2,
-                     val_per_class=1, test_per_class=1,
-                     num_pairs=NUM_CLASSES // 2, progress=False)
+    load_synthetic().generate_dataset(
+        out, size=64, frames=24, train_per_class=2, val_per_class=1,
+        test_per_class=1, num_pairs=NUM_CLASSES // 2, progress=False)
     return out
 
 

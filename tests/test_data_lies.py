@@ -20,10 +20,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, load_script, run_tool, small_options
+from conftest import ROOT, load_script, load_synthetic, run_tool, small_options
 from h2cn_mmaction.apis import VideoFileError
-from h2cn_mmaction.datasets import (CheckedRawframeDataset,
-                                    CheckedVideoDataset, write_video)
+from h2cn_mmaction.datasets import CheckedRawframeDataset, CheckedVideoDataset
 from h2cn_mmaction.datasets.transforms import SegmentSampleFrames
 from h2cn_mmaction.engine import AnnotationError, check_config, is_user_error
 
@@ -229,7 +228,7 @@ def test_demo_warns_about_a_one_frame_video(tmp_path, monkeypatch, capsys):
     ckpt = tmp_path / 'demo.pth'
     torch.save({'meta': {}, 'state_dict': model.state_dict()}, str(ckpt))
     video = tmp_path / 'one_frame.mp4'
-    write_video(video, np.full((1, 32, 32, 3), 128, np.uint8))
+    load_synthetic().write_video(video, np.full((1, 32, 32, 3), 128, np.uint8))
     run_tool(monkeypatch, 'demo', video, DEMO, ckpt)
     out, err = capsys.readouterr()
     assert f'tools/demo.py: warning: {video}: 1 frame, fewer than ' \

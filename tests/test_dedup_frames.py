@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
-from conftest import ROOT
+from conftest import ROOT, load_synthetic
 from h2cn_mmaction.config_utils import with_dedup_frames, with_num_clips
 
 PAIR = ('DedupFrames', 'RestoreFrames')
@@ -81,7 +81,7 @@ def test_sthv1_pipelines_give_the_same_clips_from_fewer_frames(
 
 def test_k400_three_crop_views_give_the_same_clips(tmp_path):
     """30 views (10 clips x 3 crops) of a 60-frame video; crop boxes too."""
-    from h2cn_mmaction.datasets.synthetic import write_video
+    write_video = load_synthetic().write_video
     cfg = Config.fromfile(osp.join(ROOT, 'configs/h2cn_r50_8x1_k400.py'))
     pipeline = cfg.test_pipeline
     assert 'ThreeCrop' in [s['type'] for s in pipeline]

@@ -132,13 +132,14 @@ def test_input_check_hook_refuses_a_wrong_flip_map(tmp_path):
     """What `mim train` gets: the hook checks the built datasets."""
     from mmengine.runner import Runner
 
-    from h2cn_mmaction.datasets import make_clip, write_video
+    from conftest import load_synthetic
+    synthetic = load_synthetic()
     names = ['Pushing something from left to right', 'Holding something',
              'Pushing something from right to left']
     (tmp_path / 'classes.txt').write_text('\n'.join(names) + '\n')
     for i in range(2):
-        write_video(tmp_path / f'v{i}.mp4', make_clip(0, i, size=32,
-                                                      frames=12))
+        synthetic.write_video(tmp_path / f'v{i}.mp4',
+                              synthetic.make_clip(0, i, size=32, frames=12))
     (tmp_path / 'list.txt').write_text('v0.mp4 0\nv1.mp4 2\n')
     cfg = Config.fromfile(osp.join(ROOT, 'configs/demo/h2cn_r18_synthetic.py'))
     opts = {

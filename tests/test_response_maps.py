@@ -14,14 +14,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from conftest import ROOT, load_tool
+from conftest import ROOT, load_synthetic, load_tool
 from h2cn_mmaction.apis import (ResponseError, build_recognizer,
                                 response_maps, video_test_pipeline)
 from h2cn_mmaction.apis.response import (HEADER_HEIGHT, PAD,
                                          keyframe_indices,
                                          render_response_grid,
                                          response_grid_size)
-from h2cn_mmaction.datasets.synthetic import make_clip, write_video
 
 CONFIGS = {
     name: osp.join('configs', 'demo', f'{name}_r18_synthetic.py')
@@ -35,7 +34,8 @@ LAYER = 'backbone/layer2'  # 4x4 at 32 px (layer4 is 1x1)
 @pytest.fixture(scope='module')
 def video(tmp_path_factory):
     path = tmp_path_factory.mktemp('video') / 'clip.mp4'
-    write_video(path, make_clip(0, 3, size=64, frames=24))
+    synthetic = load_synthetic()
+    synthetic.write_video(path, synthetic.make_clip(0, 3, size=64, frames=24))
     return str(path)
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2cn_mmaction.datasets import synthetic
+from conftest import load_synthetic
+
+synthetic = load_synthetic()
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / 'tools' / 'data' / 'generate_synthetic.py'
@@ -407,6 +409,67 @@ def test_foreign_or_incomplete_directory(tmp_path):
 
 
 # ----------------------------------------------------------------------------
+# Variants
+# ----------------------------------------------------------------------------
+def test_default_scene_is_unchanged_by_the_variant_options():
+    """The scene options leave the default videos as generator version 2
+    drew them (sha256 of its clips)."""
+    import hashlib
+    digest = hashlib.sha256()
+    for label in range(len(synthetic.CLASS_NAMES)):
+        digest.update(synthetic.make_clip(label, label, size=32, frames=12,
+                                          max_distractors=2).tobytes())
+    assert digest.hexdigest() == ('82418ce60253e2d691600c1b886df0ea'
+                                  '04753a31fadf0101ec9297525c4bc78e')
+
+
+def _main(label, seed, **scene):
+    _, info = synthetic.make_clip(label, seed, size=64, frames=40,
+                                  max_distractors=0, return_info=True,
+                                  **scene)
+    return [o for o in info['objects'] if o['role'] == 'main'][0]
+
+
+def test_speed_scales_the_displacement_per_frame():
+    def step(speed):  # largest move between frames, left-to-right pair
+        return np.mean([np.abs(np.diff(_main(0, seed, speed=speed)['cx']))
+                        .max() for seed in range(20)])
+    assert step(3.0) > 2.4 * step(1.0)
+    assert step(0.5) < 0.65 * step(1.0)
+
+
+def test_object_scale_scales_the_main_objects_only():
+    for label in (0, 4, 6, 12):
+        ref, small = _main(label, 3), _main(label, 3, object_scale=0.6)
+        np.testing.assert_allclose(small['radius'], 0.6 * ref['radius'])
+
+
+@pytest.mark.parametrize('scene', [dict(speed=3.0), dict(speed=0.5),
+                                   dict(object_scale=0.6)])
+def test_variants_keep_the_pairs_exact_reverses(scene):
+    for pair in range(synthetic.NUM_PAIRS):
+        fwd = synthetic.make_clip(2 * pair, np.random.default_rng(pair),
+                                  size=32, frames=10, **scene)
+        bwd = synthetic.make_clip(2 * pair + 1, np.random.default_rng(pair),
+                                  size=32, frames=10, **scene)
+        assert np.array_equal(fwd[::-1], bwd)
+
+
+def test_variants_are_generator_settings(tmp_path):
+    assert 'default' in synthetic.VARIANTS and len(synthetic.VARIANTS) >= 4
+    small = dict(SMALL, train_per_class=1, val_per_class=0,
+                 test_per_class=0, frames=6)
+    meta = synthetic.generate_dataset(
+        tmp_path / 'fast', **dict(synthetic.VARIANTS['fast'], **dict(
+            small, size=32)))
+    assert meta['speed'] == 3.0 and meta['object_scale'] == 1.0
+    with pytest.raises(ValueError, match='speed must be in'):
+        synthetic.generate_dataset(tmp_path / 'x', speed=0, **small)
+    with pytest.raises(TypeError, match='object_scale must be a number'):
+        synthetic.make_clip(0, 0, object_scale='big')
+
+
+# ----------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------
 def _cli(*args):
@@ -444,6 +507,21 @@ def test_cli(tmp_path):
     listed = _cli('--list-classes')
     assert listed.returncode == 0
     assert listed.stdout.splitlines()[0] == f'0\t{synthetic.CLASS_NAMES[0]}'
+
+
+def test_cli_variant(tmp_path):
+    res = _cli(tmp_path / 'v', '--variant', 'fast', '--size', 32,
+               '--frames', 6, '--num-pairs', 1, '--train-per-class', 1,
+               '--val-per-class', 0, '--test-per-class', 0, '--no-progress')
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((tmp_path / 'v' / 'meta.json').read_text())
+    assert (meta['speed'], meta['size'], meta['max_distractors']) == \
+        (3.0, 32, 0)  # the variant's scene, --size overriding it
+    bad = _cli(tmp_path / 'w', '--variant', 'windy')
+    assert bad.returncode == 2
+    assert "--variant 'windy' is not one of" in bad.stderr
+    listed = _cli('--list-variants')
+    assert listed.stdout.split()[0] == 'default'
 
 
 def test_replace_older_regenerates_only_another_generator_version(tmp_path):

@@ -18,8 +18,7 @@ import mmengine
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_tool
-from h2cn_mmaction.datasets import generate_dataset
+from conftest import ROOT, load_synthetic, load_tool
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
 NUM_PAIRS = 3
@@ -78,9 +77,9 @@ def free_port():
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp('data') / 'synthetic'
-    generate_dataset(out, size=64, frames=24, train_per_class=2,
-                     val_per_class=1, test_per_class=1, num_pairs=NUM_PAIRS,
-                     progress=False)
+    load_synthetic().generate_dataset(
+        out, size=64, frames=24, train_per_class=2, val_per_class=1,
+        test_per_class=1, num_pairs=NUM_PAIRS, progress=False)
     return out
 
 
@@ -565,14 +564,3 @@ def test_input_to_frames_layouts():
     with pytest.raises(ValueError, match='shape'):
         input_to_frames(torch.zeros(5, 5, 5, 5))
 
-
-def test_demo_pair_table_counts_wrong_clips_per_pair():
-    """``make demo``'s per-pair table (tools/run_demo.py)."""
-    run_demo = load_tool('run_demo')
-    classes = ['a', 'a reversed', 'b', 'b reversed']
-    results = dict(
-        h2cn=dict(eval=dict(labels=[0, 1, 2, 3, 3], preds=[0, 1, 3, 3, 0])),
-        tsm=dict(eval=dict(labels=[0, 1, 2, 3, 3], preds=[1, 1, 2, 3, 3])))
-    assert run_demo.pair_table(results, classes).splitlines() == [
-        '| pair (labels) | H2CN-R18 | TSM-R18 |', '|---|---|---|',
-        '| a (0, 1) | 0 / 2 | 1 / 2 |', '| b (2, 3) | 2 / 3 | 0 / 3 |']

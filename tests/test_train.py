@@ -10,8 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT
-from h2cn_mmaction.datasets import generate_dataset
+from conftest import ROOT, load_synthetic
 
 SEGMENTS = 2
 
@@ -19,9 +18,9 @@ SEGMENTS = 2
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp('data') / 'synthetic'
-    generate_dataset(out, seed=0, size=64, frames=16, train_per_class=2,
-                     val_per_class=1, test_per_class=1, num_pairs=1,
-                     progress=False)
+    load_synthetic().generate_dataset(
+        out, seed=0, size=64, frames=16, train_per_class=2, val_per_class=1,
+        test_per_class=1, num_pairs=1, progress=False)
     return out
 
 

@@ -239,11 +239,12 @@ def pipeline_videos(args, tmp):
         if not videos:
             raise SystemExit(f'--videos {args.videos}: no video files found')
         return videos[:args.num_videos]
-    from h2cn_mmaction.datasets.synthetic import generate_dataset
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
+    from generate_synthetic import load_synthetic
     out = osp.join(tmp, 'synthetic')
-    generate_dataset(out, seed=0, size=240, frames=args.video_frames,
-                     train_per_class=1, val_per_class=1, test_per_class=1,
-                     progress=False)
+    load_synthetic().generate_dataset(
+        out, seed=0, size=240, frames=args.video_frames, train_per_class=1,
+        val_per_class=1, test_per_class=1, progress=False)
     square = sorted(
         glob.glob(osp.join(out, 'videos', '**', '*.mp4'),
                   recursive=True))[:args.num_videos]

@@ -1,16 +1,25 @@
 """``make demo``: H²CN vs TSM vs TSN on the built-in temporal benchmark.
 
-1. generates the synthetic benchmark once (``data/synthetic``),
+1. generates each benchmark variant once (``data/synthetic/<variant>``,
+   ``tools/data/synthetic.py``),
 2. trains and tests ``configs/demo/{h2cn,tsm,tsn}_r18_synthetic.py`` with
-   ``tools/train.py`` / ``tools/test.py`` (best checkpoint by ``acc/top1``),
-3. prints one comparison table (top-1, top-5, params, FLOPs, wall time, and
-   the wrong test clips of each model per time-reversed pair) and writes it
-   with plots under ``work_dirs/demo``: training curves of the three models
-   and H²CN's confusion matrix (PNG).
+   ``tools/train.py`` / ``tools/test.py`` (best checkpoint by ``acc/top1``)
+   once per seed, in ``<work-dir>/<variant>/<model>/seed<k>``; a run whose
+   test predictions exist, made with the same config, options, seed and
+   data, is read back instead of trained again,
+3. prints per variant one table (test top-1 and top-5 as mean +- standard
+   deviation over the seeds, with the lowest and highest, params, FLOPs,
+   time per run) and the top-1 of every model within each time-reversed
+   pair, and writes them (``results.md``, ``results.json``) with the
+   validation curves of every model (mean and range over the seeds) and
+   H²CN's confusion matrix (PNG) under ``<work-dir>``.
 
 Example:
     python tools/run_demo.py                 # what `make demo` runs
-    python tools/run_demo.py --models h2cn   # one model only
+    python tools/run_demo.py --seeds 3 --variant default fast clutter
+    python tools/run_demo.py --models h2cn --seeds 3 \\
+        --work-dir work_dirs/ablation/paper_init \\
+        --cfg-options model.backbone.cmcb_cfg.zero_init_gate=False
 """
 import argparse
 import glob
@@ -25,23 +34,56 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ('h2cn', 'tsm', 'tsn')
 TITLES = dict(h2cn='H2CN-R18', tsm='TSM-R18', tsn='TSN-R18')
-# The benchmark the demo configs are tuned for (see configs/demo/).
-DEMO_DATA = dict(size=64, frames=40, train_per_class=100, val_per_class=10,
-                 test_per_class=10, max_distractors=0, progress=True)
+# Videos per class and frames of the benchmark the demo configs train on
+# (the scene of each variant: tools/data/synthetic.py VARIANTS).
+DEMO_DATA = dict(frames=40, train_per_class=50, val_per_class=10,
+                 test_per_class=20)
+
+
+def load_synthetic():
+    """``tools/data/synthetic.py`` (through ``generate_synthetic.py``)."""
+    import importlib.util
+    path = osp.join(ROOT, 'tools', 'data', 'generate_synthetic.py')
+    spec = importlib.util.spec_from_file_location('generate_synthetic', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_synthetic()
+
+
+def parse_cfg_options(options):
+    """``--cfg-options`` strings as the dict MMEngine's DictAction makes."""
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--o', *options] if options else []).o
 
 
 def parse_args(argv=None):
+    variants = list(load_synthetic().VARIANTS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--data', default=osp.join(ROOT, 'data', 'synthetic'))
+    parser.add_argument('--data-root',
+                        default=osp.join(ROOT, 'data', 'synthetic'),
+                        help='the variants go into DATA_ROOT/<variant>')
     parser.add_argument(
         '--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
+    parser.add_argument('--variant', nargs='+', default=['default'],
+                        choices=variants, metavar='VARIANT',
+                        help=f'benchmark variants, of {variants}')
     parser.add_argument('--models', nargs='+', default=list(MODELS),
                         choices=MODELS)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seeds', type=int, default=1,
+                        help='training runs per model and variant')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='the first training seed (then +1, +2, ...)')
+    parser.add_argument('--data-seed', type=int, default=0,
+                        help='seed of the generated videos')
     parser.add_argument(
         '--cfg-options', nargs='+', default=[],
         help='extra --cfg-options passed to every train/test run')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f'--seeds must be >= 1, got {args.seeds}')
+    return args
 
 
 def log(msg):
@@ -51,14 +93,14 @@ def log(msg):
 def run_streaming(cmd, log_file, prefix):
     """Run ``cmd``, keep its whole output in ``log_file`` and echo the lines
     that show progress (epochs, metrics, errors)."""
-    keys = ('Epoch(train)', 'Epoch(val)', 'Epoch(test)', 'Error', 'error:',
-            'Traceback', 'best checkpoint')
+    keys = ('Epoch(val)', 'Epoch(test)', 'Error', 'error:', 'Traceback')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     with open(log_file, 'w') as f:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=env)
         for line in proc.stdout:
             f.write(line)
+            f.flush()
             if any(k in line for k in keys):
                 text = line.rstrip()
                 if ' - mmengine - ' in text:
@@ -82,60 +124,66 @@ def data_options(data):
     return opts
 
 
-def train_and_test(name, args):
-    config = osp.join(ROOT, 'configs', 'demo', f'{name}_r18_synthetic.py')
-    work = osp.join(args.work_dir, name)
+def train_and_test(name, seed, data, meta, work, cfg_options):
+    """Train and test one model with one seed in ``work``, or read back the
+    run made there with the same config, options, seed and data."""
+    config = osp.join('configs', 'demo', f'{name}_r18_synthetic.py')
+    opts = data_options(data) + list(cfg_options)
+    run = dict(config=config, seed=seed, cfg_options=opts, data=meta)
+    run_file = osp.join(work, 'run.json')
+    dump = osp.join(work, 'test_predictions.pkl')
+    prefix = f'{name} seed {seed}'
+    if osp.isfile(run_file) and osp.isfile(dump):
+        with open(run_file) as f:
+            done = json.load(f)
+        if {k: done.get(k) for k in run} == run:
+            log(f'{prefix}: reading the finished run in {work}')
+            return done
     os.makedirs(work, exist_ok=True)
-    opts = data_options(args.data) + list(args.cfg_options)
+    for old in (run_file, dump):  # a rerun: no stale results meanwhile
+        if osp.exists(old):
+            os.remove(old)
     start = time.time()
-    log(f'training {TITLES[name]} ({osp.relpath(config, ROOT)})')
+    log(f'training {TITLES[name]}, seed {seed} ({config})')
     run_streaming([
         sys.executable, 'tools/train.py', config, '--work-dir', work,
-        '--seed', str(args.seed), '--cfg-options'
-    ] + opts, osp.join(work, 'train.log'), name)
+        '--seed', str(seed), '--cfg-options'
+    ] + opts, osp.join(work, 'train.log'), prefix)
     best = sorted(glob.glob(osp.join(work, 'best_acc_top1_epoch_*.pth')),
                   key=osp.getmtime)
     if not best:
-        raise SystemExit(f'{name}: no best_acc_top1 checkpoint in {work}')
-    dump = osp.join(work, 'test_predictions.pkl')
-    log(f'testing {TITLES[name]} with {osp.basename(best[-1])}')
+        raise SystemExit(f'{prefix}: no best_acc_top1 checkpoint in {work}')
     run_streaming([
         sys.executable, 'tools/test.py', config, best[-1], '--work-dir',
         osp.join(work, 'test'), '--dump', dump, '--cfg-options'
-    ] + opts, osp.join(work, 'test.log'), name)
-    wall = time.time() - start
-    return dict(
-        work_dir=work, config=config, checkpoint=best[-1], dump=dump,
-        wall_s=wall)
+    ] + opts, osp.join(work, 'test.log'), prefix)
+    run.update(checkpoint=best[-1], wall_s=time.time() - start,
+               curves=read_curves(work))
+    with open(run_file, 'w') as f:
+        json.dump(run, f, indent=1)
+    return run
 
 
-def evaluate_dump(dump):
-    """top-1 / top-5 and the (gt, pred) pairs of a ``--dump`` file."""
+def evaluate_dump(dump, num_classes):
+    """top-1 / top-5 of a ``--dump`` file and the top-1 within each
+    time-reversed pair (:func:`pair_top1`)."""
     from h2cn_mmaction.apis.fusion import evaluate_scores, load_predictions
     scores, labels, _ = load_predictions(dump)
     acc = evaluate_scores(scores, labels, (1, 5))
-    return dict(top1=acc['top1'], top5=acc['top5'], labels=labels,
-                preds=scores.argmax(1))
+    preds = scores.argmax(1)
+    return dict(top1=acc['top1'], top5=acc['top5'],
+                pairs=pair_top1(labels, preds, num_classes // 2),
+                labels=labels.tolist(), preds=preds.tolist())
 
 
-def pair_table(results, classes):
-    """Markdown table of the wrong test clips of every model per
-    time-reversed pair (labels ``2k`` and ``2k + 1``)."""
+def pair_top1(labels, preds, num_pairs):
+    """Top-1 among the clips of each time-reversed pair (labels ``2k`` and
+    ``2k + 1``); NaN for a pair without clips."""
     import numpy as np
-    names = list(results)
-    rows = ['| pair (labels) | ' + ' | '.join(TITLES[n] for n in names) +
-            ' |', '|---|' + '---|' * len(names)]
-    for k in range(len(classes) // 2):
-        cells = []
-        for name in names:
-            labels = np.asarray(results[name]['eval']['labels'])
-            preds = np.asarray(results[name]['eval']['preds'])
-            mask = labels // 2 == k
-            cells.append(f'{int((preds[mask] != labels[mask]).sum())} / '
-                         f'{int(mask.sum())}')
-        rows.append(f'| {classes[2 * k]} ({2 * k}, {2 * k + 1}) | ' +
-                    ' | '.join(cells) + ' |')
-    return '\n'.join(rows) + '\n'
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    return [float((preds[labels // 2 == k] == labels[labels // 2 == k])
+                  .mean()) if (labels // 2 == k).any() else float('nan')
+            for k in range(num_pairs)]
 
 
 def read_curves(work_dir):
@@ -145,7 +193,7 @@ def read_curves(work_dir):
                                       'scalars.json')), key=osp.getmtime)
     loss, acc = [], []
     if not files:
-        return loss, acc
+        return dict(loss=loss, val_top1=acc)
     with open(files[-1]) as f:
         for line in f:
             rec = json.loads(line)
@@ -153,28 +201,72 @@ def read_curves(work_dir):
                 loss.append((rec['step'], rec['loss']))
             if 'acc/top1' in rec:
                 acc.append((rec['step'], rec['acc/top1']))
-    return loss, acc
+    return dict(loss=loss, val_top1=acc)
 
 
-def plot(results, classes, out_dir):
+def mean_std(values):
+    """``mean +- std`` (sample standard deviation) of fractions, in %."""
+    import numpy as np
+    values = 100 * np.asarray(values, dtype=float)
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f'{values.mean():.1f} ± {std:.1f}'
+
+
+def variant_tables(variant, results, classes, seeds):
+    """Markdown: the model table and the per-pair table of one variant."""
+    rows = [
+        '| model | top-1 (%) | min – max | top-5 (%) | params | '
+        'FLOPs (1 view) | time per run |', '|---|---|---|---|---|---|---|'
+    ]
+    for name, res in results.items():
+        top1 = [r['eval']['top1'] for r in res['runs']]
+        top5 = [r['eval']['top5'] for r in res['runs']]
+        wall = sum(r['wall_s'] for r in res['runs']) / len(res['runs'])
+        rows.append(
+            f'| {TITLES[name]} | {mean_std(top1)} | {100 * min(top1):.1f} – '
+            f'{100 * max(top1):.1f} | {mean_std(top5)} | '
+            f'{res["params"] / 1e6:.2f}M | {res["flops"] / 1e9:.2f}G | '
+            f'{wall / 60:.1f} min |')
+    pair_rows = [
+        '| pair (labels) | ' + ' | '.join(TITLES[n] for n in results) + ' |',
+        '|---|' + '---|' * len(results)
+    ]
+    for k in range(len(classes) // 2):
+        cells = [mean_std([r['eval']['pairs'][k] for r in res['runs']])
+                 for res in results.values()]
+        pair_rows.append(f'| {classes[2 * k]} ({2 * k}, {2 * k + 1}) | ' +
+                         ' | '.join(cells) + ' |')
+    n = len(seeds)
+    return (f'### Variant `{variant}`\n\nTest top-1 over {n} seed'
+            f'{"s" if n > 1 else ""} ({", ".join(map(str, seeds))}), mean ± '
+            f'standard deviation:\n\n' + '\n'.join(rows) +
+            '\n\nTop-1 (%) within each time-reversed pair (the first class '
+            'of each named):\n\n' + '\n'.join(pair_rows) + '\n')
+
+
+def plot(all_results, classes, out_dir):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, res in results.items():
-        loss, acc = read_curves(res['work_dir'])
-        if loss:
-            steps, values = zip(*loss)
-            ax1.plot(steps, values, label=TITLES[name], alpha=.85)
-        if acc:
-            epochs, values = zip(*acc)
-            ax2.plot(epochs, [100 * v for v in values], marker='o',
-                     label=TITLES[name])
-    ax1.set(title='training loss', xlabel='iteration', ylabel='loss')
-    ax2.set(title='validation top-1', xlabel='epoch', ylabel='top-1 (%)')
-    for ax in (ax1, ax2):
+    variants = list(all_results)
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants),
+                                                        4), squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        for name, res in all_results[variant].items():
+            curves = [dict(r['curves']['val_top1']) for r in res['runs']]
+            epochs = sorted(set.intersection(*(set(c) for c in curves)))
+            if not epochs:
+                continue
+            acc = 100 * np.array([[c[e] for e in epochs] for c in curves])
+            line, = ax.plot(epochs, acc.mean(0), marker='o',
+                            label=TITLES[name])
+            if len(curves) > 1:
+                ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=.2,
+                                color=line.get_color())
+        ax.set(title=f'validation top-1, variant {variant}', xlabel='epoch',
+               ylabel='top-1 (%)', ylim=(0, 100))
         ax.grid(alpha=.3)
         ax.legend()
     fig.tight_layout()
@@ -183,8 +275,9 @@ def plot(results, classes, out_dir):
     plt.close(fig)
 
     paths = [curves]
-    if 'h2cn' in results:
-        ev = results['h2cn']['eval']
+    first = all_results[variants[0]]
+    if 'h2cn' in first:
+        ev = first['h2cn']['runs'][0]['eval']
         n = len(classes)
         cm = np.zeros((n, n), dtype=int)
         for gt, pred in zip(ev['labels'], ev['preds']):
@@ -200,8 +293,8 @@ def plot(results, classes, out_dir):
                     ax.text(j, i, cm[i, j], ha='center', va='center',
                             color='white' if cm[i, j] > cm.max() / 2
                             else 'black', fontsize=8)
-        ax.set(title=f'H2CN-R18 confusion matrix (test, top-1 '
-               f'{100 * ev["top1"]:.1f}%)', xlabel='predicted',
+        ax.set(title=f'H2CN-R18 confusion matrix ({variants[0]}, test, '
+               f'top-1 {100 * ev["top1"]:.1f}%)', xlabel='predicted',
                ylabel='ground truth')
         fig.tight_layout()
         path = osp.join(out_dir, 'h2cn_confusion_matrix.png')
@@ -215,15 +308,7 @@ def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
-    sys.path.insert(0, ROOT)
-    from h2cn_mmaction.datasets import generate_dataset
-    log(f'benchmark: {args.data}')
-    # a benchmark left by an older version of the generator is regenerated
-    meta = generate_dataset(args.data, seed=args.seed, replace_older=True,
-                            **DEMO_DATA)
-    classes = meta['classes']
-    log(f'{len(classes)} classes; videos per split: ' + ', '.join(
-        f'{k} {v["num_videos"]}' for k, v in meta['splits'].items()))
+    synthetic = load_synthetic()
 
     import h2cn_mmaction  # noqa: F401
     from mmengine.config import Config
@@ -232,50 +317,67 @@ def main(argv=None):
                                                 model_complexity,
                                                 test_input_size)
 
-    results = {}
-    for name in args.models:
-        res = train_and_test(name, args)
-        res['eval'] = evaluate_dump(res['dump'])
-        cfg = Config.fromfile(res['config'])
-        size = test_input_size(cfg) or 224
-        cx = model_complexity(cfg, default_input_shape(cfg, size))
-        res.update(params=cx['params'], flops=cx['flops'],
-                   input_shape=cx['input_shape'])
-        results[name] = res
-        log(f'{TITLES[name]}: top-1 {100 * res["eval"]["top1"]:.1f} '
-            f'top-5 {100 * res["eval"]["top5"]:.1f} '
-            f'({res["wall_s"]:.0f} s)')
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    complexity, all_results, sections = {}, {}, []
+    for variant in args.variant:
+        data = osp.join(args.data_root, variant)
+        log(f'benchmark variant {variant}: {data}')
+        # a benchmark left by an older version of the generator is
+        # regenerated
+        meta = synthetic.generate_dataset(
+            data, seed=args.data_seed, replace_older=True, progress=True,
+            **DEMO_DATA, **synthetic.VARIANTS[variant])
+        classes = meta['classes']
+        results = {}
+        for name in args.models:
+            runs = []
+            for seed in seeds:
+                work = osp.join(args.work_dir, variant, name, f'seed{seed}')
+                run = train_and_test(name, seed, data, meta, work,
+                                     args.cfg_options)
+                run['eval'] = evaluate_dump(
+                    osp.join(work, 'test_predictions.pkl'), len(classes))
+                log(f'{variant} {TITLES[name]} seed {seed}: top-1 '
+                    f'{100 * run["eval"]["top1"]:.1f} top-5 '
+                    f'{100 * run["eval"]["top5"]:.1f}')
+                runs.append(run)
+            if name not in complexity:
+                cfg = Config.fromfile(runs[0]['config'])
+                cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+                size = test_input_size(cfg) or 224
+                complexity[name] = model_complexity(
+                    cfg, default_input_shape(cfg, size))
+            results[name] = dict(runs=runs, **complexity[name])
+        all_results[variant] = results
+        sections.append(variant_tables(variant, results, classes, seeds))
 
-    rows = [
-        '| model | top-1 (%) | top-5 (%) | params | FLOPs (1 view) | '
-        'train+test wall time |', '|---|---|---|---|---|---|'
-    ]
-    shapes = sorted({tuple(r['input_shape']) for r in results.values()})
-    for name, res in results.items():
-        rows.append(
-            f'| {TITLES[name]} | {100 * res["eval"]["top1"]:.1f} | '
-            f'{100 * res["eval"]["top5"]:.1f} | {res["params"] / 1e6:.2f}M |'
-            f' {res["flops"] / 1e9:.2f}G | {res["wall_s"] / 60:.1f} min |')
     machine = (f'{platform.machine()}, {os.cpu_count()} CPU threads, '
                f'Python {platform.python_version()}')
-    header = (f'Built-in synthetic benchmark ({len(classes)} classes, '
-              f'test split), {time.strftime("%Y-%m-%d")}, {machine}; '
-              f'total {(time.time() - t0) / 60:.1f} min. FLOPs of one view '
-              f'as the models see it: '
-              + ', '.join('x'.join(map(str, s[1:])) for s in shapes) + '.')
-    table = (header + '\n\n' + '\n'.join(rows) + '\n\nWrong test clips per '
-             'time-reversed pair (the first class of each named):\n\n' +
-             pair_table(results, classes))
-    paths = plot(results, classes, args.work_dir)
+    shapes = sorted({tuple(c['input_shape']) for c in complexity.values()})
+    header = (f'Built-in synthetic benchmark ({len(classes)} classes), '
+              f'{time.strftime("%Y-%m-%d")}, {machine}; total '
+              f'{(time.time() - t0) / 60:.1f} min. FLOPs of one view as the '
+              f'models see it: ' +
+              ', '.join('x'.join(map(str, s[1:])) for s in shapes) + '.')
+    table = header + '\n\n' + '\n'.join(sections)
+    paths = plot(all_results, classes, args.work_dir)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump({
-            name: dict(top1=r['eval']['top1'], top5=r['eval']['top5'],
-                       params=r['params'], flops=r['flops'],
-                       wall_s=r['wall_s'], checkpoint=r['checkpoint'])
-            for name, r in results.items()
-        }, f, indent=2)
+            variant: {
+                name: dict(
+                    top1=[r['eval']['top1'] for r in res['runs']],
+                    top5=[r['eval']['top5'] for r in res['runs']],
+                    pairs=[r['eval']['pairs'] for r in res['runs']],
+                    val_top1=[r['curves']['val_top1'] for r in res['runs']],
+                    seeds=[r['seed'] for r in res['runs']],
+                    wall_s=[r['wall_s'] for r in res['runs']],
+                    params=res['params'], flops=res['flops'])
+                for name, res in results.items()
+            }
+            for variant, results in all_results.items()
+        }, f, indent=1)
     print('\n' + table)
     for path in paths:
         print(f'plot: {osp.relpath(path, ROOT)}')

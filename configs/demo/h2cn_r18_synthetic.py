@@ -17,7 +17,12 @@ model = dict(
         pretrained=None,
         num_segments=_base_.num_segments,
         frames_per_segment=5,
-        fmcb_cfg=dict(slope=4, spatial_agg='avgpool')),
+        fmcb_cfg=dict(slope=4, spatial_agg='avgpool'),
+        # From scratch, every CMCB gate starts as the constant 0.5 that the
+        # next BatchNorm normalises away, so the network starts as TSM and
+        # learns to gate (docs/evidence.md); the authors' random gates
+        # cost it the first epochs.
+        cmcb_cfg=dict(zero_init_gate=True)),
     cls_head=dict(
         num_classes=_base_.num_classes,
         in_channels=512,

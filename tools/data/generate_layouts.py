@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from h2cn_mmaction.datasets import label_map_file, load_label_map
-from h2cn_mmaction.datasets.synthetic import write_video
+from generate_synthetic import load_synthetic  # tools/data, beside this
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -171,7 +171,7 @@ def generate(root: str,
                 elif dataset == 'sthv2':
                     data = osp.join(out, 'videos')
                     os.makedirs(data, exist_ok=True)
-                    write_video(osp.join(data, f'{next_id}.webm'), pixels,
+                    load_synthetic().write_video(osp.join(data, f'{next_id}.webm'), pixels,
                                 FPS[dataset])
                     lines.append(f'{next_id}.webm {label}\n')
                 else:
@@ -181,7 +181,7 @@ def generate(root: str,
                     video = (f'{folder}/{_youtube_id(rng)}_{start:06}_'
                              f'{start + 10:06}.mp4')
                     os.makedirs(osp.join(data, folder), exist_ok=True)
-                    write_video(osp.join(data, video), pixels, FPS[dataset])
+                    load_synthetic().write_video(osp.join(data, video), pixels, FPS[dataset])
                     lines.append(f'{video} {label}\n')
                 next_id += int(rng.integers(1, 1000))
         random.Random(seed).shuffle(lines)  # build_file_list.py --shuffle

@@ -282,6 +282,13 @@ class CMCB(nn.Module):
         kernel_size (int): Temporal kernel of the HgC. Defaults to 3.
         slope (int): Hourglass slope ``p``. Defaults to 2.
         spatial_agg (str): ``'conv'`` or ``'avgpool'``. Defaults to ``'conv'``.
+        zero_init_gate (bool): Start ``bn2``'s scale at 0, so that the gate
+            starts as the constant ``sigmoid(0) = 0.5`` for every channel
+            and clip. The next convolution's BatchNorm normalises a constant
+            scale away: the block starts as TSM's and learns to gate (for
+            training from scratch). False: the authors' initialisation, a
+            gate of ``sigmoid`` of a standardised random projection.
+            Defaults to False.
 
     Shape:
         - Input: ``(N * T, channels, H, W)``.
@@ -294,7 +301,8 @@ class CMCB(nn.Module):
                  reduction: int = 16,
                  kernel_size: int = 3,
                  slope: int = 2,
-                 spatial_agg: str = 'conv') -> None:
+                 spatial_agg: str = 'conv',
+                 zero_init_gate: bool = False) -> None:
         super().__init__()
         mid = channels // reduction
         if mid < 1:
@@ -302,6 +310,7 @@ class CMCB(nn.Module):
                              f'{channels} // {reduction}.')
         self.channels = channels
         self.num_segments = num_segments
+        self.zero_init_gate = zero_init_gate
         self.conv1 = nn.Conv2d(channels, mid, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
         self.hgc = HourglassConv(
@@ -316,7 +325,8 @@ class CMCB(nn.Module):
 
     def init_weights(self) -> None:
         """Kaiming-normal (fan_out) convs and ``f``, Xavier-normal ``alpha``,
-        BatchNorms ``(1, 0)`` -- what the authors' network ends up with."""
+        BatchNorms ``(1, 0)`` -- what the authors' network ends up with;
+        with ``zero_init_gate``, ``bn2`` ``(0, 0)``."""
         convs = [self.conv1, self.conv2] + self.hgc.spatial_convs
         for conv in convs:
             nn.init.kaiming_normal_(
@@ -325,6 +335,8 @@ class CMCB(nn.Module):
         for bn in (self.bn1, self.bn2):
             nn.init.ones_(bn.weight)
             nn.init.zeros_(bn.bias)
+        if self.zero_init_gate:
+            nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         """Gate the channels of ``x``.
