@@ -490,8 +490,8 @@ def test_demo_prints_top5(dataset, trained):
     video = dataset / 'videos' / 'test' / '00000.mp4'
     names = (dataset / 'classes.txt').read_text().splitlines()
     out = check(
-        run([sys.executable, 'tools/demo.py', video, CONFIG,
-             work / 'epoch_2.pth', '--label-map', dataset / 'classes.txt',
+        run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+             video, '--label-map', dataset / 'classes.txt',
              '--cfg-options', f'model.cls_head.num_classes={NUM_CLASSES}']))
     lines = out.splitlines()
     start = lines.index('The top-5 labels with corresponding scores are:')
@@ -509,8 +509,8 @@ def test_demo_checkpoint_for_other_classes_is_a_clear_error(dataset, trained):
     head; tools/demo.py stops with the key to change."""
     work, _ = trained
     video = dataset / 'videos' / 'test' / '00000.mp4'
-    proc = run([sys.executable, 'tools/demo.py', video, CONFIG,
-                work / 'epoch_2.pth', '--cfg-options',
+    proc = run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+                video, '--cfg-options',
                 f'model.cls_head.num_classes={NUM_CLASSES + 3}'])
     out = check(proc, returncode=1)  # stdout holds stderr too
     err = out.strip().splitlines()[-1]
@@ -527,8 +527,8 @@ def test_demo_bad_video_is_a_clear_error(trained, tmp_path, kind):
     elif kind == 'undecodable':
         video.write_bytes(np.random.default_rng(0).bytes(4096))
     out = check(
-        run([sys.executable, 'tools/demo.py', video, CONFIG,
-             work / 'epoch_2.pth']),
+        run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+             video]),
         returncode=1)
     assert 'tools/demo.py: error:' in out and str(video) in out, out
     assert 'Traceback' not in out, out
