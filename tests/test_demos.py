@@ -280,4 +280,5 @@ def test_webcam_demo_runs_on_a_video_until_it_ends(media, tmp_path, capsys):
     assert frames == sorted(set(frames)) and frames[-1] == 23
     assert all(r['frame'] >= 9 for r in records)
     assert len(_decoded(str(out_video))) == 24
-    assert f'24 frames read, {predicted} predictions' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f'24 frames read, {predicted} predictions' in out

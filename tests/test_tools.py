@@ -227,8 +227,9 @@ def test_tensorboard_one_line_cfg_option(tmp_path):
 
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(
-        ['--cfg-options', 'visualizer.vis_backends.0.type=TensorboardVisBackend'])
+    args = parser.parse_args([
+        '--cfg-options', 'visualizer.vis_backends.0.type=TensorboardVisBackend'
+    ])
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv1.py'))
     cfg.merge_from_dict(args.cfg_options)
     assert cfg.visualizer.vis_backends == [dict(type='TensorboardVisBackend')]

@@ -21,13 +21,12 @@ reported in one line on stderr with exit code 1.
 import h2cn_mmaction  # noqa: F401  # isort:skip  (registries, safe loading)
 
 import argparse
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 
 from h2cn_mmaction.apis import (LabelledVideoWriter, VideoFileError,
-                                check_video_file, draw_topk,
+                                check_files, check_video_file, draw_topk,
                                 iter_video_frames, load_label_map,
                                 recognize_video, video_output_format,
                                 video_test_pipeline)
@@ -105,17 +104,13 @@ def main(argv=None):
         _fail(f'the arguments are CONFIG CHECKPOINT VIDEO (MMAction2\'s '
               f'order; VIDEO came first before, see CHANGELOG.md), got '
               f'{args.config} {args.checkpoint} {args.video}')
-    for kind, path in (('config', args.config),
-                       ('checkpoint', args.checkpoint),
-                       ('label map', args.label_map)):
-        if path is not None and '://' not in path and not osp.isfile(path):
-            _fail(f'{kind} file not found: {path}')
-    try:
-        # fail fast, before building the model
+    try:  # fail fast, before building the model
+        check_files(config=args.config, checkpoint=args.checkpoint,
+                    label_map=args.label_map)
         check_video_file(args.video)
         if args.out_filename:
             video_output_format(args.out_filename)
-    except (VideoFileError, ValueError) as exc:
+    except (FileNotFoundError, VideoFileError, ValueError) as exc:
         _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 

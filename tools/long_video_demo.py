@@ -27,12 +27,12 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import Compose
 from mmengine.utils import ProgressBar
 
 from h2cn_mmaction.apis import (LabelledVideoWriter, VideoFileError,
-                                check_video_file, draw_topk,
+                                check_files, check_video_file, draw_topk,
                                 frames_test_pipeline, iter_video_frames,
                                 load_label_map, recognize_frames,
                                 sliding_windows, top_classes,
@@ -86,19 +86,16 @@ def main(argv=None):
     """
     args = parse_args(argv)
     args.stride = args.stride or args.window
-    for kind, path in (('config', args.config),
-                       ('checkpoint', args.checkpoint),
-                       ('label map', args.label_map)):
-        if path is not None and '://' not in path and not osp.isfile(path):
-            _fail(f'{kind} file not found: {path}')
     if args.window < 1 or not 1 <= args.stride <= args.window:
         _fail(f'--window must be >= 1 and --stride between 1 and --window, '
               f'got --window {args.window} --stride {args.stride}')
-    try:
+    try:  # fail fast, before building the model
+        check_files(config=args.config, checkpoint=args.checkpoint,
+                    label_map=args.label_map)
         num_frames = check_video_file(args.video)
         if args.out_filename:
             video_output_format(args.out_filename)
-    except (VideoFileError, ValueError) as exc:
+    except (FileNotFoundError, VideoFileError, ValueError) as exc:
         _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 
@@ -107,13 +104,12 @@ def main(argv=None):
     from h2cn_mmaction.apis.inference import init_recognizer
     from h2cn_mmaction.engine.errors import CheckpointMismatchError
 
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
-    try:
-        model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    try:  # a checkpoint for other classes/depth is an error
+        model = init_recognizer(args.config, args.checkpoint, args.device,
+                                args.cfg_options)
     except CheckpointMismatchError as exc:
         _fail(str(exc))
-    pipeline = Compose(frames_test_pipeline(cfg))
+    pipeline = Compose(frames_test_pipeline(model.cfg))
     fps = decord.VideoReader(args.video, num_threads=1).get_avg_fps()
 
     windows = max(1, -(-(num_frames - args.window) // args.stride) + 1)

@@ -11,8 +11,8 @@ works are dropped, not queued, so the predictions are as recent as the
 model's speed allows. It runs until the stream ends, or Esc/q in the
 ``--show`` window, or Ctrl-C::
 
-    python tools/webcam_demo.py CONFIG CHECKPOINT --label-map classes.txt --show
-    python tools/webcam_demo.py CONFIG CHECKPOINT --source clip.mp4 \\
+    python tools/webcam_demo.py CONFIG CKPT --label-map classes.txt --show
+    python tools/webcam_demo.py CONFIG CKPT --source clip.mp4 \\
         --out-filename live.mp4 --out-json live.jsonl
 
 Each prediction is printed and, with ``--out-json``, written as one line:
@@ -30,10 +30,11 @@ import threading
 import time
 
 import cv2
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import Compose
 
-from h2cn_mmaction.apis import (LabelledVideoWriter, LatestFrames, draw_topk,
+from h2cn_mmaction.apis import (LabelledVideoWriter, LatestFrames,
+                                check_files, draw_topk,
                                 frames_test_pipeline, load_label_map,
                                 recognize_frames, top_classes,
                                 video_output_format)
@@ -136,31 +137,27 @@ def main(argv=None):
         tuple[int, int]: Frames read and predictions made.
     """
     args = parse_args(argv)
-    for kind, path in (('config', args.config),
-                       ('checkpoint', args.checkpoint),
-                       ('label map', args.label_map)):
-        if path is not None and '://' not in path and not osp.isfile(path):
-            _fail(f'{kind} file not found: {path}')
     if args.window < 1 or args.stride < 1:
         _fail(f'--window and --stride must be >= 1, got --window '
               f'{args.window} --stride {args.stride}')
-    if args.out_filename:
-        try:
+    try:  # fail fast, before building the model
+        check_files(config=args.config, checkpoint=args.checkpoint,
+                    label_map=args.label_map)
+        if args.out_filename:
             video_output_format(args.out_filename)
-        except ValueError as exc:
-            _fail(str(exc))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
     class_names = load_label_map(args.label_map) if args.label_map else None
 
     from h2cn_mmaction.apis.inference import init_recognizer
     from h2cn_mmaction.engine.errors import CheckpointMismatchError
 
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
-    try:
-        model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    try:  # a checkpoint for other classes/depth is an error
+        model = init_recognizer(args.config, args.checkpoint, args.device,
+                                args.cfg_options)
     except CheckpointMismatchError as exc:
         _fail(str(exc))
-    pipeline = Compose(frames_test_pipeline(cfg))
+    pipeline = Compose(frames_test_pipeline(model.cfg))
 
     capture = open_stream(args.source)
     is_camera = args.source.isdigit()

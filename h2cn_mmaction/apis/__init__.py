@@ -8,7 +8,7 @@ from .export import (ExportError, RecognizerLogits, benchmark_onnx,
                      build_recognizer, export_onnx, onnx_relative_error)
 from .fusion import (FusionError, evaluate_scores, fuse_dumps, fuse_scores,
                      load_predictions)
-from .inference import (VideoFileError, check_video_file,
+from .inference import (VideoFileError, check_files, check_video_file,
                         frames_test_pipeline, load_label_map,
                         prediction_scores, recognize_frames, recognize_video,
                         top_classes, video_test_pipeline)
@@ -27,7 +27,8 @@ __all__ = [
     'video_test_pipeline', 'ExportError', 'RecognizerLogits',
     'benchmark_onnx', 'build_recognizer', 'export_onnx',
     'onnx_relative_error', 'RecognizerGradCAM', 'ResponseError',
-    'response_maps', 'save_response_figure', 'frames_test_pipeline',
+    'response_maps', 'save_response_figure', 'check_files',
+    'frames_test_pipeline',
     'recognize_frames', 'top_classes', 'LabelledVideoWriter', 'LatestFrames',
     'Window', 'draw_topk', 'iter_video_frames', 'sliding_windows',
     'video_output_format'

@@ -9,7 +9,8 @@ import torch.nn as nn
 from mmengine.dataset import Compose
 
 __all__ = [
-    'VideoFileError', 'check_video_file', 'frames_test_pipeline',
+    'VideoFileError', 'check_files', 'check_video_file',
+    'frames_test_pipeline',
     'init_recognizer', 'load_label_map', 'prediction_scores',
     'recognize_frames', 'recognize_video', 'top_classes',
     'video_test_pipeline'
@@ -32,6 +33,23 @@ def _first_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(exc).__name__
+
+
+def check_files(**paths: Optional[str]) -> None:
+    """Check that the files a tool was given exist, before any work.
+
+    Args:
+        **paths: ``kind=path`` (e.g. ``config=..., label_map=...``); the kind
+            names the file in the message. None and URLs are skipped.
+
+    Raises:
+        FileNotFoundError: ``'<kind> file not found: <path>'`` for the first
+            path that is not a file.
+    """
+    for kind, path in paths.items():
+        if path is not None and '://' not in path and not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{kind.replace("_", " ")} file not found: {path}')
 
 
 def check_video_file(path: str) -> int:
@@ -71,7 +89,8 @@ def check_video_file(path: str) -> int:
 
 def init_recognizer(config,
                     checkpoint: Optional[str] = None,
-                    device: Union[str, torch.device] = 'cpu') -> nn.Module:
+                    device: Union[str, torch.device] = 'cpu',
+                    cfg_options: Optional[dict] = None) -> nn.Module:
     """:func:`mmaction.apis.init_recognizer` that checks the checkpoint.
 
     Builds the model as MMAction2 does (``backbone.pretrained`` dropped:
@@ -88,6 +107,8 @@ def init_recognizer(config,
             random initialisation. Defaults to None.
         device (str | torch.device): Device of the model. Defaults to
             ``'cpu'``.
+        cfg_options (dict, optional): ``--cfg-options`` to merge into the
+            config first. Defaults to None.
 
     Returns:
         nn.Module: The recognizer in eval mode, ``model.cfg`` holding the
@@ -109,6 +130,7 @@ def init_recognizer(config,
     elif not isinstance(config, mmengine.Config):
         raise TypeError(f'config must be a file name or a Config, got '
                         f'{type(config).__name__}')
+    config.merge_from_dict(cfg_options or {})
     init_default_scope(config.get('default_scope', 'mmaction'))
     backbone = config.model.get('backbone')
     if backbone is not None and backbone.get('pretrained', None):
