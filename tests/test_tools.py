@@ -28,12 +28,13 @@ NUM_TRAIN, NUM_TEST = 2 * NUM_CLASSES, NUM_CLASSES
 TIMEOUT = 300
 
 
-def run(args, timeout=TIMEOUT, **env):
+def run(args, timeout=TIMEOUT, cwd=ROOT, **env):
     """Run a command in ROOT with one thread per process; return its output.
 
     Args:
         args (list[str]): The command.
         timeout (int): Seconds before it is killed.
+        cwd (str): Where it runs. Defaults to ROOT.
         **env: Extra environment variables.
 
     Returns:
@@ -44,7 +45,7 @@ def run(args, timeout=TIMEOUT, **env):
                     PYTHONUNBUFFERED='1', **env)
     return subprocess.run(
         [str(a) for a in args],
-        cwd=ROOT,
+        cwd=cwd,
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -333,9 +334,11 @@ def wheel_site(tmp_path_factory):
 
 
 def run_mim(site, *args):
-    """``python -m mim ARGS`` with the wheel install first on the path."""
+    """``python -m mim ARGS`` with the wheel install first on the path, run
+    outside the checkout (there ``python -m`` would put the checkout's
+    ``h2cn_mmaction.egg-info`` first)."""
     return check(run([sys.executable, '-m', 'mim'] + list(args),
-                     PYTHONPATH=str(site)))
+                     cwd=site.parent, PYTHONPATH=str(site)))
 
 
 @needs_mim
@@ -367,6 +370,23 @@ def test_mim_search_lists_the_paper_configs(wheel_site):
     assert sthv1['config'] == 'configs/h2cn_r50_8x1_sthv1.py'
     assert blocks['h2cn_r50_16x1_k400']['kinetics-400/top_5_accuracy'] == \
         '93.3'
+
+
+@needs_mim
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(ROOT, 'h2cn_mmaction.egg-info')) or
+    not importlib.util.find_spec('h2cn_mmaction').origin.startswith(ROOT),
+    reason='not an editable install of this checkout (pip install -e .)')
+def test_mim_search_in_an_editable_checkout():
+    """An editable install: ``python -m mim`` run in the checkout finds the
+    package through the ``h2cn_mmaction.egg-info`` pip leaves there, and
+    ``h2cn_mmaction/.mim`` links to configs/ and tools/."""
+    for name in ('configs', 'tools', 'model-index.yml'):
+        assert osp.realpath(osp.join(ROOT, 'h2cn_mmaction', '.mim', name)) \
+            == osp.realpath(osp.join(ROOT, name))
+    out = check(run([sys.executable, '-m', 'mim', 'search', 'h2cn_mmaction',
+                     '--field', 'flops']))
+    assert out.count('config id: h2cn_r50_') == 6, out[-3000:]
 
 
 @needs_mim

@@ -10,9 +10,8 @@ from mmengine.dataset import Compose
 
 __all__ = [
     'VideoFileError', 'check_files', 'check_video_file',
-    'frames_test_pipeline',
-    'init_recognizer', 'load_label_map', 'prediction_scores',
-    'recognize_frames', 'recognize_video', 'top_classes',
+    'frames_test_pipeline', 'init_recognizer', 'load_label_map',
+    'prediction_scores', 'recognize_frames', 'recognize_video', 'top_classes',
     'video_test_pipeline'
 ]
 
