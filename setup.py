@@ -43,6 +43,8 @@ def add_mim_extension():
     os.makedirs(mim_path, exist_ok=True)
     for name in ('configs', 'tools', 'model-index.yml'):
         src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if not osp.exists(src):  # an unpacked sdist: .mim is there already
+            continue
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
