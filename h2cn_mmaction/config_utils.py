@@ -237,3 +237,22 @@ def with_fused_resize(pipeline: List[dict]) -> List[dict]:
         pipeline[i]['lazy'] = True
     pipeline.insert(idx[-1] + 1, dict(type='Fuse'))
     return pipeline
+
+
+def vis_backends_with_tensorboard() -> List[dict]:
+    """MMEngine's ``LocalVisBackend``, and its ``TensorboardVisBackend``
+    where ``tensorboard`` is installed.
+
+    The scalars of a run (loss, lr, grad_norm, accuracies) then go to
+    ``work_dir/<timestamp>/vis_data/``: ``scalars.json`` and, with
+    tensorboard, TensorBoard event files (``tensorboard --logdir
+    work_dirs``). Without tensorboard the run logs as MMAction2's recipes
+    do instead of failing at its first logged scalar.
+
+    Returns:
+        list[dict]: ``visualizer.vis_backends`` for a config.
+    """
+    backends = [dict(type='LocalVisBackend')]
+    if importlib.util.find_spec('tensorboard') is not None:
+        backends.append(dict(type='TensorboardVisBackend'))
+    return backends

@@ -4,6 +4,9 @@ import os.path as osp
 import sys
 import uuid
 
+# cv2 before anything imports decord: decord loaded first breaks cv2's PNG
+# decoding ("libpng error: bad parameters to zlib", imread returns None).
+import cv2  # noqa: F401  isort:skip
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 from h2cn_mmaction.config_utils import mmaction_config
 from h2cn_mmaction.utils import model_complexity
+from test_metafile import metafile_flops
 
 TSM = mmaction_config(
     'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
@@ -23,6 +24,10 @@ def test_paper_complexity(config, params, gflops):
     res = model_complexity(osp.join(ROOT, config))
     assert res['params'] / 1e6 == pytest.approx(params, rel=0.01)
     assert res['flops'] / 1e9 == pytest.approx(gflops, rel=0.01)
+    # what configs/metafile.yml (mim search) states, to its 2 decimals
+    stated = metafile_flops(config)
+    if stated is not None:
+        assert round(res['flops'] / 1e9, 2) == stated
 
 
 def test_get_flops_tool():

@@ -154,10 +154,26 @@ def test_without_duplicates_the_pair_changes_nothing():
     assert 'dedup_inverse' not in results and 'dedup_frame_inds' not in results
 
 
+def test_frames_without_a_sampler_pass_through():
+    """MMAction2's demo/webcam_demo.py removes the sampler and the decoder
+    from the test pipeline and passes the frames as ``imgs``."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv1.py'))
+    webcam = [s for s in cfg.test_pipeline
+              if 'SampleFrames' not in s['type'] and 'Decode' not in s['type']]
+    assert [s['type'] for s in webcam][0] == 'DedupFrames'
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+              for _ in range(40)]
+    sample = dict(imgs=frames, modality='RGB', label=-1, num_clips=8,
+                  clip_len=5, img_shape=(48, 64))
+    ours = _run(webcam, sample)
+    plain = _run(_without_pair(webcam), sample)
+    assert ours['inputs'].shape == (40, 3, 224, 224)
+    assert np.array_equal(ours['inputs'].numpy(), plain['inputs'].numpy())
+
+
 def test_dedup_errors_name_the_fix():
     from h2cn_mmaction.datasets.transforms import DedupFrames, RestoreFrames
-    with pytest.raises(KeyError, match='after the frame sampler'):
-        DedupFrames()(dict(imgs=[]))
     with pytest.raises(KeyError, match='no DedupFrames step ran before it'):
         RestoreFrames()(dict(imgs=[]))
     results = DedupFrames()(dict(frame_inds=np.array([0, 0, 1])))

@@ -27,12 +27,13 @@ NUM_TRAIN, NUM_TEST = 2 * NUM_CLASSES, NUM_CLASSES
 TIMEOUT = 300
 
 
-def run(args, timeout=TIMEOUT, **env):
+def run(args, timeout=TIMEOUT, cwd=ROOT, **env):
     """Run a command in ROOT with one thread per process; return its output.
 
     Args:
         args (list[str]): The command.
         timeout (int): Seconds before it is killed.
+        cwd (str): Where it runs. Defaults to ROOT.
         **env: Extra environment variables.
 
     Returns:
@@ -43,7 +44,7 @@ def run(args, timeout=TIMEOUT, **env):
                     PYTHONUNBUFFERED='1', **env)
     return subprocess.run(
         [str(a) for a in args],
-        cwd=ROOT,
+        cwd=cwd,
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -163,7 +164,12 @@ def tested(dataset, trained, tmp_path_factory):
     return results
 
 
-# a. train -> checkpoints -> test --dump
+# a. train -> checkpoints -> test --dump, TensorBoard
+
+needs_tensorboard = pytest.mark.skipif(
+    importlib.util.find_spec('tensorboard') is None,
+    reason='tensorboard is not installed (pip install tensorboard==2.21.0; '
+    'it is in requirements/ci.txt)')
 
 
 def test_train_saves_checkpoints_and_best(trained):
@@ -176,6 +182,66 @@ def test_train_saves_checkpoints_and_best(trained):
             if re.fullmatch(r'best_acc_top1_epoch_\d+\.pth', f)]
     assert len(best) == 1, sorted(os.listdir(work))
     assert 'The best checkpoint with' in out and best[0] in out
+
+
+def tensorboard_scalars(log_dir):
+    """{tag: [(step, value), ...]} of the TensorBoard event files in
+    ``log_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)]
+        for tag in events.Tags()['scalars']
+    }
+
+
+@needs_tensorboard
+def test_train_writes_tensorboard_scalars(trained):
+    """The demo configs (and so `make demo`) log to TensorBoard too."""
+    work, _ = trained
+    (vis_data, ) = work.glob('*/vis_data')
+    assert list(vis_data.glob('events.out.tfevents.*'))
+    assert (vis_data / 'scalars.json').is_file()
+    scalars = tensorboard_scalars(vis_data)
+    assert [step for step, _ in scalars['loss']] == list(range(1, 13))
+    json_losses = [
+        x['loss'] for x in map(json.loads,
+                               (vis_data / 'scalars.json').open())
+        if 'loss' in x
+    ]
+    np.testing.assert_allclose([v for _, v in scalars['loss']], json_losses,
+                               rtol=1e-5)
+    assert len(scalars['acc/top1']) == 2  # one validation per epoch
+
+
+@needs_tensorboard
+def test_tensorboard_one_line_cfg_option(tmp_path):
+    """`--cfg-options visualizer.vis_backends.0.type=TensorboardVisBackend`
+    on a paper config: the Runner's visualizer writes TensorBoard events."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    from mmengine.visualization import Visualizer
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args([
+        '--cfg-options', 'visualizer.vis_backends.0.type=TensorboardVisBackend'
+    ])
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv1.py'))
+    cfg.merge_from_dict(args.cfg_options)
+    assert cfg.visualizer.vis_backends == [dict(type='TensorboardVisBackend')]
+    from mmaction.registry import VISUALIZERS
+    visualizer = VISUALIZERS.build(
+        dict(cfg.visualizer, name='tb_one_line', save_dir=str(tmp_path)))
+    assert isinstance(visualizer, Visualizer)
+    visualizer.add_scalars({'loss': 2.5, 'lr': 0.01}, step=3)
+    visualizer.close()
+    scalars = tensorboard_scalars(tmp_path / 'vis_data')  # as in a run
+    assert scalars['loss'] == [(3, 2.5)]
+    assert scalars['lr'][0][1] == pytest.approx(0.01)
 
 
 def test_test_prints_metrics_and_dumps(tested):
@@ -244,6 +310,114 @@ def test_mim_train(dataset, tmp_path):
              '--work-dir', tmp_path] + tiny_options(dataset)))
     assert 'Training finished successfully' in out, out[-3000:]
     assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+@pytest.fixture(scope='module')
+def wheel_site(tmp_path_factory):
+    """The package built as a wheel (from a copy of the repository, as
+    ``pip install .`` builds it) and installed into a folder, which
+    ``PYTHONPATH`` puts before the editable install: mim looks for
+    ``h2cn_mmaction/.mim`` beside the installed package's metadata."""
+    import shutil
+    tmp = tmp_path_factory.mktemp('wheel')
+    src = tmp / 'src'
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        '.git', '.venv', 'work_dirs', 'data', 'build', 'dist', '*.egg-info',
+        '__pycache__', '.mim', '.dist_test', '.pytest_cache'))
+    check(run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+               '--no-build-isolation', '-w', tmp / 'dist', src]))
+    (wheel, ) = (tmp / 'dist').glob('h2cn_mmaction-*.whl')
+    check(run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
+               '--no-index', '--target', tmp / 'site', wheel]))
+    return tmp / 'site'
+
+
+def run_mim(site, *args):
+    """``python -m mim ARGS`` with the wheel install first on the path, run
+    outside the checkout (there ``python -m`` would put the checkout's
+    ``h2cn_mmaction.egg-info`` first)."""
+    return check(run([sys.executable, '-m', 'mim'] + list(args),
+                     cwd=site.parent, PYTHONPATH=str(site)))
+
+
+@needs_mim
+def test_wheel_ships_the_mim_files(wheel_site):
+    mim_dir = wheel_site / 'h2cn_mmaction' / '.mim'
+    assert (mim_dir / 'model-index.yml').is_file()
+    for name in ('h2cn_r50_8x1_sthv1.py', 'metafile.yml',
+                 'demo/h2cn_r18_synthetic.py', 'demo/_base_synthetic.py'):
+        assert (mim_dir / 'configs' / name).is_file(), name
+    for name in ('train.py', 'test.py', 'demo.py', 'dist_train.sh'):
+        assert (mim_dir / 'tools' / name).is_file(), name
+
+
+@needs_mim
+def test_mim_search_lists_the_paper_configs(wheel_site):
+    out = run_mim(wheel_site, 'search', 'h2cn_mmaction')
+    blocks = {}
+    for block in out.split('config id: ')[1:]:
+        lines = block.strip().splitlines()
+        blocks[lines[0].strip()] = dict(
+            line.split(None, 1) for line in lines[1:]
+            if len(line.split(None, 1)) == 2)
+    paper = sorted(osp.splitext(f)[0] for f in os.listdir(
+        osp.join(ROOT, 'configs')) if f.startswith('h2cn_r50'))
+    assert sorted(blocks) == paper and len(paper) == 6, out[-3000:]
+    sthv1 = blocks['h2cn_r50_8x1_sthv1']
+    assert sthv1['flops'] == '33.77g' and sthv1['parameters'] == '24.06m'
+    assert sthv1['sthv1/top_1_accuracy'] == '53.6'
+    assert sthv1['config'] == 'configs/h2cn_r50_8x1_sthv1.py'
+    assert blocks['h2cn_r50_16x1_k400']['kinetics-400/top_5_accuracy'] == \
+        '93.3'
+
+
+@needs_mim
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(ROOT, 'h2cn_mmaction.egg-info')) or
+    not importlib.util.find_spec('h2cn_mmaction').origin.startswith(ROOT),
+    reason='not an editable install of this checkout (pip install -e .)')
+def test_mim_search_in_an_editable_checkout():
+    """An editable install: ``python -m mim`` run in the checkout finds the
+    package through the ``h2cn_mmaction.egg-info`` pip leaves there, and
+    ``h2cn_mmaction/.mim`` links to configs/ and tools/."""
+    for name in ('configs', 'tools', 'model-index.yml'):
+        assert osp.realpath(osp.join(ROOT, 'h2cn_mmaction', '.mim', name)) \
+            == osp.realpath(osp.join(ROOT, name))
+    out = check(run([sys.executable, '-m', 'mim', 'search', 'h2cn_mmaction',
+                     '--field', 'flops']))
+    assert out.count('config id: h2cn_r50_') == 6, out[-3000:]
+
+
+@needs_mim
+def test_mim_train_by_package_and_config_name(dataset, wheel_site,
+                                              tmp_path):
+    out = run_mim(wheel_site, 'train', 'h2cn_mmaction',
+                  'h2cn_r18_synthetic.py', '--work-dir', tmp_path,
+                  *tiny_options(dataset))
+    config = wheel_site / 'h2cn_mmaction' / '.mim' / 'configs' / 'demo' / \
+        'h2cn_r18_synthetic.py'
+    assert f'will use {config} instead' in out, out[-3000:]
+    assert str(wheel_site / 'h2cn_mmaction' / '.mim' / 'tools' / 'train.py') \
+        in out  # our tools/train.py, shipped in the wheel
+    assert '[rank 0/1] training finished: epoch 1' in out, out[-3000:]
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+@needs_mim
+def test_mim_test_by_package_and_config_name(dataset, trained, tested,
+                                             wheel_site, tmp_path):
+    work, _ = trained
+    dump = tmp_path / 'mim.pkl'
+    out = run_mim(wheel_site, 'test', 'h2cn_mmaction',
+                  'h2cn_r18_synthetic.py', '--checkpoint',
+                  work / 'epoch_2.pth', '--work-dir', tmp_path / 'work',
+                  '--dump', dump, *tiny_options(dataset))
+    assert 'Testing finished successfully' in out, out[-3000:]
+    assert printed_metrics(out) == printed_metrics(tested[2][1])
+    ours, labels = dump_arrays(tested[2][0])
+    theirs, their_labels = dump_arrays(dump)
+    np.testing.assert_array_equal(labels, their_labels)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6)
 
 
 # c. two CPU processes over gloo
@@ -489,8 +663,8 @@ def test_demo_prints_top5(dataset, trained):
     video = dataset / 'videos' / 'test' / '00000.mp4'
     names = (dataset / 'classes.txt').read_text().splitlines()
     out = check(
-        run([sys.executable, 'tools/demo.py', video, CONFIG,
-             work / 'epoch_2.pth', '--label-map', dataset / 'classes.txt',
+        run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+             video, '--label-map', dataset / 'classes.txt',
              '--cfg-options', f'model.cls_head.num_classes={NUM_CLASSES}']))
     lines = out.splitlines()
     start = lines.index('The top-5 labels with corresponding scores are:')
@@ -508,8 +682,8 @@ def test_demo_checkpoint_for_other_classes_is_a_clear_error(dataset, trained):
     head; tools/demo.py stops with the key to change."""
     work, _ = trained
     video = dataset / 'videos' / 'test' / '00000.mp4'
-    proc = run([sys.executable, 'tools/demo.py', video, CONFIG,
-                work / 'epoch_2.pth', '--cfg-options',
+    proc = run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+                video, '--cfg-options',
                 f'model.cls_head.num_classes={NUM_CLASSES + 3}'])
     out = check(proc, returncode=1)  # stdout holds stderr too
     err = out.strip().splitlines()[-1]
@@ -526,8 +700,8 @@ def test_demo_bad_video_is_a_clear_error(trained, tmp_path, kind):
     elif kind == 'undecodable':
         video.write_bytes(np.random.default_rng(0).bytes(4096))
     out = check(
-        run([sys.executable, 'tools/demo.py', video, CONFIG,
-             work / 'epoch_2.pth']),
+        run([sys.executable, 'tools/demo.py', CONFIG, work / 'epoch_2.pth',
+             video]),
         returncode=1)
     assert 'tools/demo.py: error:' in out and str(video) in out, out
     assert 'Traceback' not in out, out

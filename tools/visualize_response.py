@@ -4,10 +4,10 @@ One row per model, one column per keyframe (PNG/JPG), or one frame per
 keyframe (GIF). Works for any 2D recognizer config: H²CN, MMAction2's TSM and
 TSN. Compare models on the same clip with repeated ``--model``::
 
-    python tools/visualize_response.py data/synthetic/videos/test/00003.mp4 \\
+    python tools/visualize_response.py data/synthetic/default/videos/test/00003.mp4 \\
         configs/demo/h2cn_r18_synthetic.py work_dirs/demo/h2cn/best.pth \\
         --model configs/demo/tsm_r18_synthetic.py work_dirs/demo/tsm/best.pth \\
-        --titles H2CN-R18 TSM-R18 --label-map data/synthetic/classes.txt \\
+        --titles H2CN-R18 TSM-R18 --label-map data/synthetic/default/classes.txt \\
         --target-layer backbone/layer2 --out response.png
 
 The map explains each model's predicted class, or ``--target-class`` for all
@@ -23,7 +23,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from h2cn_mmaction.apis import (VideoFileError, check_video_file,
+from h2cn_mmaction.apis import (VideoFileError, check_files, check_video_file,
                                 load_label_map, video_test_pipeline)
 from h2cn_mmaction.apis.response import (FIGURE_EXTENSIONS, ResponseError,
                                          response_maps, save_response_figure)
@@ -91,11 +91,12 @@ def main(argv=None):
     ]
     if len(titles) != len(models):
         _fail(f'--titles has {len(titles)} names for {len(models)} models')
-    for kind, path in [('label map', args.label_map)] + [
-            (kind, path) for model in models
-            for kind, path in zip(('config', 'checkpoint'), model)]:
-        if path is not None and '://' not in path and not osp.isfile(path):
-            _fail(f'{kind} file not found: {path}')
+    try:
+        check_files(label_map=args.label_map)
+        for config, checkpoint in models:
+            check_files(config=config, checkpoint=checkpoint)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
     if osp.splitext(args.out)[1].lower() not in FIGURE_EXTENSIONS:
         _fail(f'--out {args.out}: use a .png, .jpg or .gif file name')
     if not 0.0 <= args.alpha <= 1.0:

@@ -112,3 +112,6 @@ default_hooks = dict(
     checkpoint=dict(type='CrashSafeCheckpointHook', interval=1,
                     max_keep_ckpts=1, save_best='acc/top1', rule='greater'))
 randomness = dict(seed=0, deterministic=False)
+# scalars.json (read by `make demo`), plus TensorBoard event files where
+# tensorboard is installed (requirements/ci.txt pins it)
+visualizer = dict(vis_backends=h2cn_cfg.vis_backends_with_tensorboard())

@@ -13,16 +13,38 @@ from ..datasets.checked_video import is_decoder_error
 from ..engine.errors import first_line
 
 __all__ = [
-    'VideoFileError', 'check_video_file', 'init_recognizer', 'load_label_map',
-    'prediction_scores', 'recognize_video', 'video_test_pipeline'
+    'VideoFileError', 'check_files', 'check_video_file',
+    'frames_test_pipeline', 'init_recognizer', 'load_label_map',
+    'prediction_scores', 'recognize_frames', 'recognize_video', 'top_classes',
+    'video_test_pipeline'
 ]
 
 #: Pipeline steps that open a video file.
 VIDEO_INIT_STEPS = ('DecordInit', 'PyAVInit', 'OpenCVInit')
+#: Pipeline steps that decode the sampled frames.
+DECODE_STEPS = ('DecordDecode', 'PyAVDecode', 'OpenCVDecode',
+                'RawFrameDecode', 'ArrayDecode')
 
 
 class VideoFileError(ValueError):
     """A video file is missing, empty or cannot be decoded."""
+
+
+def check_files(**paths: Optional[str]) -> None:
+    """Check that the files a tool was given exist, before any work.
+
+    Args:
+        **paths: ``kind=path`` (e.g. ``config=..., label_map=...``); the kind
+            names the file in the message. None and URLs are skipped.
+
+    Raises:
+        FileNotFoundError: ``'<kind> file not found: <path>'`` for the first
+            path that is not a file.
+    """
+    for kind, path in paths.items():
+        if path is not None and '://' not in path and not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{kind.replace("_", " ")} file not found: {path}')
 
 
 def check_video_file(path: str) -> int:
@@ -62,7 +84,8 @@ def check_video_file(path: str) -> int:
 
 def init_recognizer(config,
                     checkpoint: Optional[str] = None,
-                    device: Union[str, torch.device] = 'cpu') -> nn.Module:
+                    device: Union[str, torch.device] = 'cpu',
+                    cfg_options: Optional[dict] = None) -> nn.Module:
     """:func:`mmaction.apis.init_recognizer` that checks the checkpoint.
 
     Builds the model as MMAction2 does (``backbone.pretrained`` dropped:
@@ -79,6 +102,8 @@ def init_recognizer(config,
             random initialisation. Defaults to None.
         device (str | torch.device): Device of the model. Defaults to
             ``'cpu'``.
+        cfg_options (dict, optional): ``--cfg-options`` to merge into the
+            config first. Defaults to None.
 
     Returns:
         nn.Module: The recognizer in eval mode, ``model.cfg`` holding the
@@ -100,6 +125,7 @@ def init_recognizer(config,
     elif not isinstance(config, mmengine.Config):
         raise TypeError(f'config must be a file name or a Config, got '
                         f'{type(config).__name__}')
+    config.merge_from_dict(cfg_options or {})
     init_default_scope(config.get('default_scope', 'mmaction'))
     backbone = config.model.get('backbone')
     if backbone is not None and backbone.get('pretrained', None):
@@ -140,6 +166,86 @@ def video_test_pipeline(cfg) -> List[dict]:
     if any(step['type'] in VIDEO_INIT_STEPS for step in pipeline):
         return pipeline
     return with_video_decoding(pipeline)
+
+
+def frames_test_pipeline(cfg) -> List[dict]:
+    """The config's test pipeline for frames already decoded.
+
+    As MMAction2's inferencer with ``input_format='array'``: the step that
+    opens a video goes, the decoding step becomes ``ArrayDecode``, so that
+    the frame sampler (e.g. ``SegmentSampleFrames``) samples from
+    ``results['array']`` as it samples from a video of ``total_frames``
+    frames. :func:`recognize_frames` feeds it.
+
+    Args:
+        cfg (Config): A recognizer config.
+
+    Returns:
+        list[dict]: The pipeline config.
+
+    Raises:
+        ValueError: The test pipeline has no decoding step.
+    """
+    pipeline = video_test_pipeline(cfg)
+    if not any(step['type'] in DECODE_STEPS for step in pipeline):
+        raise ValueError(f'the test pipeline has no decoding step (one of '
+                         f'{", ".join(DECODE_STEPS)}): '
+                         f'{[step["type"] for step in pipeline]}')
+    return [
+        dict(type='ArrayDecode') if step['type'] in DECODE_STEPS else step
+        for step in pipeline if step['type'] not in VIDEO_INIT_STEPS
+    ]
+
+
+def top_classes(scores: np.ndarray,
+                topk: int = 5,
+                class_names: Optional[Sequence[str]] = None
+                ) -> List[Tuple[str, float]]:
+    """The ``topk`` best classes of a score vector, best first.
+
+    Args:
+        scores (np.ndarray): Scores of shape ``(num_classes, )``.
+        topk (int): Classes to return. Defaults to 5.
+        class_names (Sequence[str], optional): Names by class index; class
+            indices (as strings) are used when None.
+
+    Returns:
+        list[tuple[str, float]]: ``(class, score)`` pairs; equal scores keep
+        the class order.
+
+    Raises:
+        ValueError: The label map has fewer names than there are scores.
+    """
+    if class_names is not None and len(class_names) < len(scores):
+        raise ValueError(f'the label map has {len(class_names)} names but '
+                         f'the model predicts {len(scores)} classes')
+    order = np.argsort(-scores, kind='stable')[:topk]
+    return [(class_names[i] if class_names is not None else str(i),
+             float(scores[i])) for i in order]
+
+
+def recognize_frames(model: nn.Module, frames: Sequence[np.ndarray],
+                     test_pipeline: Compose) -> np.ndarray:
+    """Class scores of a clip given as decoded frames.
+
+    The frames play the part of a whole video: the pipeline's sampler picks
+    from them as from a video of ``len(frames)`` frames.
+
+    Args:
+        model (nn.Module): A recognizer from
+            :func:`mmaction.apis.init_recognizer`.
+        frames (Sequence[np.ndarray]): RGB frames ``(H, W, 3)``, uint8, as
+            decord decodes them.
+        test_pipeline (Compose): :func:`frames_test_pipeline`, composed.
+
+    Returns:
+        np.ndarray: Scores of shape ``(num_classes, )``.
+    """
+    from mmaction.apis import inference_recognizer
+    data = dict(array=frames, total_frames=len(frames), start_index=0,
+                modality='RGB', label=-1)
+    return prediction_scores(
+        inference_recognizer(model, data, test_pipeline=test_pipeline))
 
 
 def prediction_scores(data_sample) -> np.ndarray:
@@ -203,10 +309,4 @@ def recognize_video(model: nn.Module,
             raise VideoFileError(f'cannot decode video file {video}: '
                                  f'{first_line(exc)}') from exc
         raise
-    scores = prediction_scores(result)
-    if class_names is not None and len(class_names) < len(scores):
-        raise ValueError(f'the label map has {len(class_names)} names but '
-                         f'the model predicts {len(scores)} classes')
-    order = np.argsort(-scores, kind='stable')[:topk]
-    return [(class_names[i] if class_names is not None else str(i),
-             float(scores[i])) for i in order]
+    return top_classes(prediction_scores(result), topk, class_names)

@@ -234,11 +234,13 @@ class DedupFrames(BaseTransform):
     alike (decoding, ``Resize``, crops, ``Flip``, ``Fuse``, colour jitter:
     MMAction2's transforms draw their random parameters once per clip).
     :func:`h2cn_mmaction.config_utils.with_dedup_frames` places the pair.
-    Without duplicates both steps leave everything as it is.
+    Without duplicates both steps leave everything as it is, and so they do
+    without ``frame_inds``: an inference pipeline that gets its frames
+    without a sampler (MMAction2's ``demo/webcam_demo.py`` drops the sampler
+    and the decoder and passes ``imgs``) goes through unchanged.
 
-    Required keys: ``frame_inds``. Modified: ``frame_inds`` (sorted, unique).
-    Added: ``dedup_inverse``, ``dedup_frame_inds`` (for
-    :class:`RestoreFrames`).
+    Modified: ``frame_inds`` (sorted, unique), if present. Added:
+    ``dedup_inverse``, ``dedup_frame_inds`` (for :class:`RestoreFrames`).
     """
 
     def transform(self, results: dict) -> dict:
@@ -250,10 +252,9 @@ class DedupFrames(BaseTransform):
         Returns:
             dict: The result dict.
         """
-        if 'frame_inds' not in results:
-            raise KeyError('DedupFrames: no "frame_inds" in the results; put '
-                           'it after the frame sampler (SampleFrames or '
-                           'SegmentSampleFrames).')
+        if 'frame_inds' not in results:  # frames given, nothing sampled
+            results[_INVERSE] = None
+            return results
         sampled = np.asarray(results['frame_inds'])
         unique, inverse = np.unique(sampled.reshape(-1), return_inverse=True)
         if unique.size == sampled.size:
