@@ -229,7 +229,7 @@ def test_demo_warns_about_a_one_frame_video(tmp_path, monkeypatch, capsys):
     torch.save({'meta': {}, 'state_dict': model.state_dict()}, str(ckpt))
     video = tmp_path / 'one_frame.mp4'
     load_synthetic().write_video(video, np.full((1, 32, 32, 3), 128, np.uint8))
-    run_tool(monkeypatch, 'demo', video, DEMO, ckpt)
+    run_tool(monkeypatch, 'demo', DEMO, ckpt, video)
     out, err = capsys.readouterr()
     assert f'tools/demo.py: warning: {video}: 1 frame, fewer than ' \
         'SegmentSampleFrames(num_clips=4, clip_len=5, test_mode=True) ' \
