@@ -36,3 +36,20 @@ def _mmaction_scope():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+def assert_same_function(got, want, inputs, tol=1e-10):
+    """``got`` equals ``want``, and so do their gradients with respect to
+    every tensor of ``inputs`` (inputs and parameters) for one random
+    output gradient."""
+    import torch
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    g = torch.randn_like(want)
+    grads = zip(torch.autograd.grad(got, inputs, g, allow_unused=True),
+                torch.autograd.grad(want, inputs, g, allow_unused=True))
+    for i, (a, b) in enumerate(grads):
+        if a is None or b is None:
+            assert a is None and b is None, f'gradient {i}: one is None'
+        else:
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol,
+                                       msg=f'gradient {i}')
