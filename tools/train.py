@@ -157,7 +157,7 @@ def main():
 
     # merge cli arguments to config
     cfg = merge_args(cfg, args)
-    # keyframes/frames/labels/slopes agree, before anything is built
+    # keyframes/frames/labels agree, before anything is built
     try:
         check_config(cfg)
     except (ConfigCheckError, AnnotationError) as exc:
@@ -167,8 +167,13 @@ def main():
     # no GPU: gloo backend, CPU DDP wrapper, process group set up here
     cpu_dist = setup_cpu_distributed(cfg, args.launcher)
 
-    # build the runner from config
-    runner = Runner.from_cfg(cfg)
+    # build the runner from config (the model checks its own arguments)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except Exception as exc:  # bad input: one line that says what to fix
+        if is_user_error(exc):
+            raise SystemExit(f'tools/train.py: error: {exc}') from None
+        raise
     if cpu_dist:
         runner.logger.info(
             f'CPU-only distributed training with the gloo backend: rank '
