@@ -85,6 +85,60 @@ def load_synthetic():
         .load_synthetic()
 
 
+#: The tiny synthetic dataset of :func:`tiny_dataset`.
+TINY_PAIRS = 3
+TINY_CLASSES = 2 * TINY_PAIRS
+TINY_TRAIN = 2 * TINY_CLASSES  # training videos; 1 val and 1 test per class
+
+
+@pytest.fixture(scope='session')
+def tiny_dataset(tmp_path_factory):
+    """The synthetic benchmark at its smallest, for runs of the demo
+    config: 3 pairs (6 classes), 64 px, 24 frames, 2/1/1 videos per class."""
+    out = tmp_path_factory.mktemp('tiny') / 'synthetic'
+    load_synthetic().generate_dataset(
+        out, size=64, frames=24, train_per_class=2, val_per_class=1,
+        test_per_class=1, num_pairs=TINY_PAIRS, progress=False)
+    return out
+
+
+def tiny_options(dataset, max_epochs=1, **extra):
+    """``{cfg-options key: value}`` that run the demo config on
+    :func:`tiny_dataset`: batches of 2, no workers, every iteration logged.
+
+    Args:
+        dataset: The dataset folder.
+        max_epochs (int): Training epochs. Defaults to 1.
+        **extra: More options (dots as ``__``), e.g.
+            ``default_hooks__checkpoint__max_keep_ckpts=2``.
+    """
+    opts = {
+        'model.cls_head.num_classes': TINY_CLASSES,
+        'train_cfg.max_epochs': max_epochs,
+        'train_dataloader.batch_size': 2,
+        # the demo lr (0.02) diverges with batches of 2: probabilities
+        # underflow to tied zeros, which would make top-k ambiguous
+        'optim_wrapper.optimizer.lr': 0.001,
+        'default_hooks.logger.interval': 1,
+    }
+    for split in ('train', 'val', 'test'):
+        opts.update({
+            f'{split}_dataloader.dataset.ann_file':
+            f'{dataset}/{split}_list.txt',
+            f'{split}_dataloader.dataset.data_prefix.video':
+            f'{dataset}/videos',
+            f'{split}_dataloader.num_workers': 0,
+            f'{split}_dataloader.persistent_workers': False,
+        })
+    opts.update({k.replace('__', '.'): v for k, v in extra.items()})
+    return opts
+
+
+def cfg_options(opts):
+    """``['--cfg-options', 'key=value', ...]`` of an options dict."""
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401
@@ -131,3 +185,20 @@ def real_layouts(tmp_path_factory):
             str(root), dataset, classes=generator.DEFAULT_CLASSES[dataset][:2],
             frames=(45, 8, 20, 3) if dataset == 'sthv1' else None)
     return root, generator
+
+
+def assert_same_function(got, want, inputs, tol=1e-10):
+    """``got`` equals ``want``, and so do their gradients with respect to
+    every tensor of ``inputs`` (inputs and parameters) for one random
+    output gradient."""
+    import torch
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    g = torch.randn_like(want)
+    grads = zip(torch.autograd.grad(got, inputs, g, allow_unused=True),
+                torch.autograd.grad(want, inputs, g, allow_unused=True))
+    for i, (a, b) in enumerate(grads):
+        if a is None or b is None:
+            assert a is None and b is None, f'gradient {i}: one is None'
+        else:
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol,
+                                       msg=f'gradient {i}')

@@ -20,7 +20,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from conftest import ROOT, load_synthetic
+from conftest import ROOT, cfg_options, load_synthetic, tiny_options
 from h2cn_mmaction.apis.inference import VideoFileError, init_recognizer
 from h2cn_mmaction.datasets import CheckedVideoDataset
 from h2cn_mmaction.engine import (AnnotationError, CheckpointMismatchError,
@@ -145,6 +145,15 @@ def test_every_config_passes_check_config():
     ({'model.backbone.num_segments': 8},
      r'model\.cls_head\.num_segments=4 disagrees with '
      r'model\.backbone\.num_segments=8'),
+])
+def test_check_config_names_the_key(demo_cfg, options, match):
+    cfg = copy.deepcopy(demo_cfg)
+    cfg.merge_from_dict(options)
+    with pytest.raises(ConfigCheckError, match=match):
+        check_config(cfg)
+
+
+BLOCK_ARGUMENTS = [
     ({'model.backbone.cmcb_cfg': dict(slope=3)},
      r'model\.backbone\.cmcb_cfg\.slope must be an even integer >= 0 .*got '
      r'3'),
@@ -158,17 +167,21 @@ def test_every_config_passes_check_config():
      r"model\.backbone\.fmcb_cfg has an unknown key 'slop': FMCB takes "
      r'slope, spatial_agg'),
     ({'model.backbone.frames_per_segment': 3},
-     r'model\.backbone\.frames_per_segment=3, but the FMCB .* needs 5 '
-     r'consecutive frames'),
+     r'model\.backbone\.frames_per_segment must be 5 with the FMCB .*got 3'),
     ({'model.backbone.depth': 20},
-     r'model\.backbone\.depth must be one of \[18, 34, 50, 101, 152\].* got '
+     r'model\.backbone\.depth must be one of \[18, 34, 50, 101, 152\], got '
      r'20'),
-])
-def test_check_config_names_the_key(demo_cfg, options, match):
+]
+
+
+@pytest.mark.parametrize('options,match', BLOCK_ARGUMENTS)
+def test_model_names_the_key_of_a_bad_argument(demo_cfg, options, match):
+    """The backbone checks its own arguments (and its blocks') when it is
+    built, naming the config key, what is allowed and what was given."""
     cfg = copy.deepcopy(demo_cfg)
     cfg.merge_from_dict(options)
     with pytest.raises(ConfigCheckError, match=match):
-        check_config(cfg)
+        build_model(cfg)
 
 
 def test_check_config_tsm_head_default_and_clip_len():
@@ -186,18 +199,6 @@ def test_check_config_tsm_head_default_and_clip_len():
                        r'SegmentSampleFrames\(clip_len=5\).*the backbone '
                        r'reads one frame per segment.*set clip_len=1'):
         check_config(cfg)
-
-
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(slope=3), r'slope must be an even integer >= 0 .*got 3'),
-    (dict(slope=-2), r'slope must be an even integer >= 0 .*got -2'),
-    (dict(kernel_size=4), r'kernel_size must be an odd integer >= 1 .*got 4'),
-    (dict(kernel_size=0), r'kernel_size must be an odd integer >= 1 .*got 0'),
-])
-def test_hourglass_conv_odd_slope_even_kernel(kwargs, match):
-    from h2cn_mmaction.models import HourglassConv
-    with pytest.raises(ValueError, match='HourglassConv: ' + match):
-        HourglassConv(8, num_segments=4, **kwargs)
 
 
 def test_recognizer_wrong_frame_count_names_the_keys(demo_cfg):
@@ -506,3 +507,20 @@ def test_tools_stop_before_building_anything(tmp_path):
         in proc.stdout, proc.stdout[-3000:]
     assert 'Traceback' not in proc.stdout
     assert not list(tmp_path.iterdir())  # no Runner, no log
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_tools_name_a_bad_block_argument(tmp_path, tool, tiny_dataset):
+    """An argument the model refuses when the Runner builds it: one line
+    naming the config key, no traceback."""
+    args = [DEMO] if tool == 'train' else [DEMO, tmp_path / 'none.pth']
+    (tmp_path / 'none.pth').write_bytes(b'')
+    proc = run_tool([f'tools/{tool}.py'] + args + [
+        '--work-dir', tmp_path / 'work'] + cfg_options(
+            tiny_options(tiny_dataset,
+                         model__backbone__cmcb_cfg__slope=3)))
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert (f'tools/{tool}.py: error: model.backbone.cmcb_cfg.slope must be '
+            f'an even integer >= 0') in proc.stdout, proc.stdout[-3000:]
+    assert 'got 3.' in proc.stdout.splitlines()[-1]
+    assert 'Traceback' not in proc.stdout

@@ -7,8 +7,9 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT, load_script, load_synthetic, load_tool
-from h2cn_mmaction.utils import benchmark as bm
+from conftest import ROOT, load_synthetic, load_tool
+
+bm = load_tool('benchmark').bm  # tools/benchmark_harness.py
 
 
 def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
@@ -196,40 +197,32 @@ def test_channels_last_stem_keeps_the_function_and_the_layout():
         tool.main(['--baseline-stem-channels-last', '--segments', '8'])
 
 
-def test_stem_layout_snippet_runs():
-    """docs/snippets/stem_layout.py (the stem figures of
-    docs/benchmarks.md) runs and its two layouts agree."""
-    snippet = load_script(osp.join('docs', 'snippets', 'stem_layout.py'))
-    (infer, fit), = snippet.main(
-        ['--size', '32', '--segments', '2', '--rounds', '1', '--calls', '2'])
-    assert min(infer + fit) > 0
-
-
-def test_block_forms_snippet_runs():
-    """docs/snippets/block_forms.py (the block figures of run 8 in
-    docs/benchmarks.md) runs, after checking that its forms agree."""
-    snippet = load_script(osp.join('docs', 'snippets', 'block_forms.py'))
-    results = snippet.main(
-        ['--size', '64', '--segments', '3', '--calls', '2'])
-    assert set(results['FMCB']) == {'inference', 'forward + backward'}
-    assert set(results) == {'FMCB', '(3, 4, 16, 16)', '(3, 8, 8, 8)',
-                            '(3, 16, 4, 4)', '(3, 32, 2, 2)'}
-    # block means need frames of at least 3 x 3
-    assert 'box_means, inference' in results['(3, 16, 4, 4)']
-    assert 'box_means, inference' not in results['(3, 32, 2, 2)']
-    assert min(ms for forms in results.values() for times in forms.values()
-               for ms in times.values()) > 0
-
-
-def test_gpu_forms_snippet_runs():
-    """docs/snippets/gpu_forms.py (the A/B of run 9 in docs/benchmarks.md)
-    runs; on the CPU, eager and tiny, both H2CN variants and TSM."""
-    snippet = load_script(osp.join('docs', 'snippets', 'gpu_forms.py'))
-    results = snippet.main(['--device', 'cpu', '--size', '32',
-                            '--batch-size', '1', '--repeats', '1',
-                            '--warmup', '0'])
-    assert set(results) == {'inference', 'train'}
-    for row in results.values():
-        assert set(row) == {'this_ms', 'before_ms', 'tsm_ms', 'this/tsm',
-                            'before/tsm', 'this/before'}
-        assert min(row.values()) > 0
+@pytest.mark.parametrize('form', sorted(bm.BASELINE_FORMS))
+def test_baseline_forms_keep_the_function(form):
+    """--baseline-form: our model with one fast form replaced by its
+    readable equivalent computes the same scores, and the tool times it."""
+    cfg = bm.load_config(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv2.py'),
+                         2)
+    torch.manual_seed(0)
+    model = bm.build_recognizer(cfg).eval()
+    readable = bm.build_recognizer(cfg).eval()
+    readable.load_state_dict(model.state_dict())
+    bm.BASELINE_FORMS[form](readable)
+    seen = []  # the readable form runs: HgC frame by frame, an NCHW stem
+    readable.backbone.fmcb.hgc1.register_forward_hook(
+        lambda m, args, out: seen.append('per-frame HgC'))
+    readable.backbone.conv1.register_forward_pre_hook(
+        lambda m, args: seen.append('NCHW stem')
+        if args[0].is_contiguous() else None)
+    inputs, _ = bm.make_batch(cfg, 1, 32)
+    with torch.no_grad():
+        want = model(inputs, mode='tensor', stage='head')
+        got = readable(inputs, mode='tensor', stage='head')
+    assert seen == [{'fmcb-per-frame': 'per-frame HgC',
+                     'stem-nchw': 'NCHW stem'}[form]]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    res = load_tool('benchmark').main([
+        '--segments', '2', '--size', '32', '--repeats', '1', '--warmup',
+        '0', '--skip', 'train', 'memory', 'pipeline', '--baseline-form',
+        form])
+    assert res['runs'][0]['inference']['ratio'] > 0

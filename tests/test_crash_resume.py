@@ -19,7 +19,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, load_synthetic
+from conftest import ROOT, TINY_TRAIN, cfg_options, tiny_options
 from h2cn_mmaction.checkpoint import load_weights_only
 from h2cn_mmaction.engine import (AtomicLocalBackend, CrashSafeCheckpointHook,
                                   atomic_write, check_resume_pointer,
@@ -28,46 +28,20 @@ from h2cn_mmaction.engine import fileio
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
 CRASH = osp.join(ROOT, 'tests', 'helpers', 'crash_train.py')
-NUM_CLASSES = 4
-ITERS_PER_EPOCH = 4  # 8 training videos, batches of 2
+ITERS_PER_EPOCH = TINY_TRAIN // 2  # batches of 2
 TIMEOUT = 240
 
 
 @pytest.fixture(scope='module')
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp('crash_data') / 'synthetic'
-    load_synthetic().generate_dataset(
-        out, size=64, frames=24, train_per_class=2, val_per_class=1,
-        test_per_class=1, num_pairs=NUM_CLASSES // 2, progress=False)
-    return out
-
-
-def tiny_options(dataset, max_epochs):
-    """Config overrides: the demo config on the tiny dataset."""
-    opts = {
-        'model.cls_head.num_classes': NUM_CLASSES,
-        'train_cfg.max_epochs': max_epochs,
-        'train_dataloader.batch_size': 2,
-        'optim_wrapper.optimizer.lr': 0.001,
-        'default_hooks.logger.interval': 1,
-    }
-    for split in ('train', 'val', 'test'):
-        opts.update({
-            f'{split}_dataloader.dataset.ann_file':
-            f'{dataset}/{split}_list.txt',
-            f'{split}_dataloader.dataset.data_prefix.video':
-            f'{dataset}/videos',
-            f'{split}_dataloader.num_workers': 0,
-            f'{split}_dataloader.persistent_workers': False,
-        })
-    return opts
+def dataset(tiny_dataset):
+    return tiny_dataset
 
 
 def train_args(dataset, work_dir, max_epochs, resume=False):
     """``tools/train.py`` arguments: the demo config on the tiny dataset."""
-    opts = [f'{k}={v}' for k, v in tiny_options(dataset, max_epochs).items()]
     return [CONFIG, '--work-dir', str(work_dir), '--seed', '0'] + (
-        ['--resume'] if resume else []) + ['--cfg-options'] + opts
+        ['--resume'] if resume else []) + cfg_options(
+            tiny_options(dataset, max_epochs))
 
 
 def env():

@@ -1,17 +1,19 @@
-"""HourglassConv against a direct evaluation of the H²CN equation."""
+"""HourglassConv and its stacked form against a direct evaluation of the H²CN
+equation."""
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import assert_same_function
 from h2cn_mmaction.models import HourglassConv
-from h2cn_mmaction.models.ops import AvgPool2x2, box_means
-from h2cn_mmaction.models.ops.hourglass_conv import (BANDS_FROM_PIXELS,
-                                                     _box_grid, _box_route)
+from h2cn_mmaction.models.arguments import ArgumentError
+from h2cn_mmaction.models.ops import forward_stacked
 
 
 def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
-    """Evaluate ``sum_i alpha_i * f_|i|(X[t+i])`` frame by frame, channel by
-    channel, with the window of ``f_d`` built from the definition.
+    """Evaluate ``sum_i alpha_i * f_|i|(X[t+i])`` frame by frame, with the
+    window of ``f_d`` built from the definition: the reference every form
+    of HgC is tested against (values and gradients, in float64).
 
     ``f_d`` for 'conv' is a depthwise 3x3 kernel dilated to a (p*d+1) window;
     for 'avgpool' a zero-padded (p*d+1)^2 mean; the identity when p*d = 0.
@@ -22,7 +24,7 @@ def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
     k_len = op.kernel_size
     r = k_len // 2
     m = op.channel_multiplier
-    alpha = op.temporal.weight.detach().view(c, m, k_len)
+    alpha = op.temporal.weight.view(c, m, k_len)
     frames = x.view(n, t_len, c, h, w)
 
     def f(d, img):  # img: (C, H, W)
@@ -34,31 +36,30 @@ def reference_hgc(op: HourglassConv, x: torch.Tensor) -> torch.Tensor:
         if op.spatial_agg == 'avgpool':
             for dy in range(-half, half + 1):
                 for dx in range(-half, half + 1):
-                    out += padded[:, half + dy:half + dy + h,
-                                  half + dx:half + dx + w]
+                    out = out + padded[:, half + dy:half + dy + h,
+                                       half + dx:half + dx + w]
             return out / (2 * half + 1)**2
-        weight = op.spatial_aggs[d - 1].weight.detach()  # (C, 1, 3, 3)
+        weight = op.spatial_aggs[d - 1].weight  # (C, 1, 3, 3)
         for a, dy in enumerate((-half, 0, half)):
             for b, dx in enumerate((-half, 0, half)):
-                out += weight[:, 0, a, b, None, None] * \
+                out = out + weight[:, 0, a, b, None, None] * \
                     padded[:, half + dy:half + dy + h, half + dx:half + dx + w]
         return out
 
     valid = op.temporal_padding == 'valid'
     t_out = t_len - 2 * r if valid else t_len
-    out = torch.zeros(n, t_out, c, m, h, w)
+    outs = []
     for b in range(n):
         for t in range(t_out):
             centre = t + r if valid else t
+            out = x.new_zeros(c, m, h, w)
             for k in range(k_len):
-                i = k - r
-                src = centre + i
-                if not 0 <= src < t_len:
-                    continue  # zero padding in time
-                agg = f(abs(i), frames[b, src])
-                for j in range(m):
-                    out[b, t, :, j] += alpha[:, j, k, None, None] * agg
-    return out.view(n * t_out, c * m, h, w)
+                src = centre + k - r
+                if 0 <= src < t_len:  # zero padding in time
+                    agg = f(abs(k - r), frames[b, src])
+                    out = out + alpha[:, :, k, None, None] * agg[:, None]
+            outs.append(out.reshape(c * m, h, w))
+    return torch.stack(outs)
 
 
 CASES = [
@@ -73,120 +74,69 @@ CASES = [
     (5, 2, 'avgpool', 'same', 1),
     (3, 0, 'conv', 'same', 1),
     (1, 2, 'conv', 'same', 1),
+    (7, 2, 'conv', 'same', 1),  # reaches past both ends of a 6-frame clip
     (3, 4, 'conv', 'valid', 1),
     (3, 4, 'conv', 'valid', 3),
     (5, 2, 'avgpool', 'valid', 1),
+    (5, 4, 'avgpool', 'valid', 2),
+    (1, 4, 'conv', 'valid', 1),
 ]
+
+
+def make_op(kernel, slope, agg, padding, mult, frames=6, channels=4):
+    """A float64 HgC with no zero weight that could hide a mix-up."""
+    torch.manual_seed(0)
+    op = HourglassConv(channels, num_segments=frames, kernel_size=kernel,
+                       slope=slope, spatial_agg=agg, temporal_padding=padding,
+                       channel_multiplier=mult).double()
+    for param in op.parameters():
+        torch.nn.init.normal_(param)
+    return op
 
 
 @pytest.mark.parametrize('kernel,slope,agg,padding,mult', CASES)
 def test_matches_equation(kernel, slope, agg, padding, mult):
-    torch.manual_seed(0)
-    t_len = 6
-    op = HourglassConv(
-        4,
-        num_segments=t_len,
-        kernel_size=kernel,
-        slope=slope,
-        spatial_agg=agg,
-        temporal_padding=padding,
-        channel_multiplier=mult)
-    x = torch.randn(2 * t_len, 4, 11, 13)
+    """forward: values and the gradients of the input and every
+    parameter."""
+    op = make_op(kernel, slope, agg, padding, mult)
+    x = torch.randn(12, 4, 11, 13, dtype=torch.float64, requires_grad=True)
     out = op(x)
-    t_out = t_len - (kernel - 1) if padding == 'valid' else t_len
+    t_out = 6 - (kernel - 1) if padding == 'valid' else 6
     assert out.shape == (2 * t_out, 4 * mult, 11, 13)
-    torch.testing.assert_close(
-        out, reference_hgc(op, x), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('kernel,slope,agg,mult', [(3, 4, 'conv', 3),
-                                                   (3, 4, 'conv', 1),
-                                                   (5, 2, 'conv', 2),
-                                                   (5, 4, 'avgpool', 2)])
-def test_one_output_frame_matches_equation(kernel, slope, agg, mult):
-    """'valid' over T = K frames (the FMCB's second layer), where ``f_d``
-    runs only on the two frames that read it: values and input gradients."""
-    torch.manual_seed(0)
-    op = HourglassConv(4, num_segments=kernel, kernel_size=kernel,
-                       slope=slope, spatial_agg=agg,
-                       temporal_padding='valid', channel_multiplier=mult)
-    x = torch.randn(3 * kernel, 4, 11, 13, requires_grad=True)
-    out = op(x)
-    assert out.shape == (3, 4 * mult, 11, 13)
-    ref = reference_hgc(op, x)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(out)
-    torch.testing.assert_close(
-        torch.autograd.grad(out, x, g)[0],
-        torch.autograd.grad(ref, x, g)[0], rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('kernel,frames,mult', [(3, 5, 1), (3, 3, 3),
-                                                (5, 5, 2), (5, 7, 1),
-                                                (3, 6, 2), (1, 4, 1)])
-@pytest.mark.parametrize('agg', ['conv', 'avgpool'])
-def test_valid_forms_match_every_frame(kernel, frames, mult, agg):
-    """The fast 'valid' forms (alpha-weighted pairs; two frames for T = K)
-    against f_d on every frame: values and the gradients of the input and
-    of every parameter."""
-    torch.manual_seed(0)
-    op = HourglassConv(3, num_segments=frames, kernel_size=kernel, slope=4,
-                       spatial_agg=agg, temporal_padding='valid',
-                       channel_multiplier=mult).double()
-    x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
-                    requires_grad=True)
-    assert_same_function(op(x), op._forward_every_frame(x),
+    assert_same_function(out, reference_hgc(op, x),
                          [x] + list(op.parameters()))
 
 
-def assert_same_function(got, want, params, tol=1e-12):
-    """``got`` equals ``want``, and so do their gradients with respect to
-    ``params`` for one random output gradient."""
-    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
-    g = torch.randn_like(want)
-    for a, b in zip(torch.autograd.grad(got, params, g),
-                    torch.autograd.grad(want, params, g)):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize('kernel,frames,mult', [(3, 5, 1), (3, 3, 3),
-                                                (5, 5, 2), (5, 7, 1),
-                                                (1, 4, 1)])
-@pytest.mark.parametrize('agg,slope', [('conv', 4), ('conv', 2),
-                                       ('avgpool', 4), ('conv', 0)])
+@pytest.mark.parametrize('kernel,slope,agg,padding,mult',
+                         [c for c in CASES if c[3] == 'valid'])
 @pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
-def test_stacked_form_matches_forward(kernel, frames, mult, agg, slope,
-                                      layout):
+def test_stacked_form_matches_equation(kernel, slope, agg, padding, mult,
+                                       layout):
     """'valid' HgC as one dense conv over the frames stacked as channels
-    (the FMCB's form on GPUs): values and the gradients of the input and
-    of every parameter, against :meth:`forward` (itself tested against the
-    equation)."""
-    torch.manual_seed(0)
-    op = HourglassConv(3, num_segments=frames, kernel_size=kernel,
-                       slope=slope, spatial_agg=agg, temporal_padding='valid',
-                       channel_multiplier=mult).double()
-    for param in op.parameters():  # no zero taps that could hide a mix-up
-        torch.nn.init.normal_(param)
-    x = torch.randn(2 * frames, 3, 9, 10, dtype=torch.float64,
+    (the FMCB's form on GPUs)."""
+    op = make_op(kernel, slope, agg, padding, mult, frames=kernel + 2,
+                 channels=3)
+    t_len = kernel + 2
+    x = torch.randn(2 * t_len, 3, 9, 10, dtype=torch.float64,
                     requires_grad=True)
-    stacked = x.view(2, frames * 3, 9, 10)
+    stacked = x.view(2, t_len * 3, 9, 10)
     if layout == 'channels_last':
         stacked = stacked.contiguous(memory_format=torch.channels_last)
-    t_out = frames - kernel + 1
-    got = op.forward_stacked(stacked)
-    assert got.shape == (2, t_out * 3 * mult, 9, 10)
-    assert_same_function(got, op(x).view(2, t_out * 3 * mult, 9, 10),
-                         [x] + list(op.parameters()))
+    got = forward_stacked(op, stacked)
+    assert got.shape == (2, 3 * 3 * mult, 9, 10)
+    want = reference_hgc(op, x).view(2, 3 * 3 * mult, 9, 10)
+    assert_same_function(got, want, [x] + list(op.parameters()))
 
 
 def test_stacked_form_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match='needs temporal_padding="valid", '
                        "got 'same'"):
-        HourglassConv(3, num_segments=4).stacked_weight()
+        forward_stacked(HourglassConv(3, num_segments=4),
+                        torch.randn(1, 12, 8, 8))
     op = HourglassConv(3, num_segments=5, temporal_padding='valid')
     with pytest.raises(ValueError, match=r'expects \(N, 5 frames \* 3 '
                        r'channels, H, W\) inputs, got \(2, 12, 8, 8\)'):
-        op.forward_stacked(torch.randn(2, 12, 8, 8))
+        forward_stacked(op, torch.randn(2, 12, 8, 8))
 
 
 def test_slope_zero_is_depthwise_temporal_conv():
@@ -239,22 +189,25 @@ def test_shared_aggregation_per_distance():
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(kernel_size=2), 'kernel_size must be an odd integer'),
+    (dict(kernel_size=2), r'kernel_size must be an odd integer >= 1 .*got 2'),
     (dict(kernel_size=0), 'kernel_size must be an odd integer'),
     (dict(kernel_size=3.0), 'kernel_size must be an odd integer'),
-    (dict(slope=3), 'slope must be an even integer'),
-    (dict(slope=-2), 'slope must be an even integer'),
-    (dict(spatial_agg='maxpool'), "spatial_agg must be one of"),
+    (dict(slope=3), r'slope must be an even integer >= 0 .*got 3'),
+    (dict(slope=-2), r'slope must be an even integer >= 0 .*got -2'),
+    (dict(spatial_agg='maxpool'),
+     r"spatial_agg must be one of \('conv', 'avgpool'\), got 'maxpool'"),
     (dict(temporal_padding='causal'), 'temporal_padding must be one of'),
     (dict(temporal_padding='valid', num_segments=2),
-     'needs num_segments >= kernel_size'),
-    (dict(channel_multiplier=0), 'channel_multiplier must be'),
+     r'num_segments must be >= kernel_size \(3\) for temporal_padding='
+     r'"valid", got 2'),
+    (dict(channel_multiplier=0), 'channel_multiplier must be a positive'),
 ])
 def test_bad_arguments(kwargs, match):
     args = dict(channels=4, num_segments=8)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ArgumentError, match='HourglassConv: ' + match) as err:
         HourglassConv(**args)
+    assert err.value.value == kwargs[err.value.arg]
 
 
 def test_bad_input_shape():
@@ -263,115 +216,3 @@ def test_bad_input_shape():
         op(torch.randn(12, 4, 5, 5))
     with pytest.raises(ValueError, match='got \\(8, 3, 5, 5\\)'):
         op(torch.randn(8, 3, 5, 5))
-
-
-def test_gradients_reach_all_parameters():
-    op = HourglassConv(4, num_segments=4, kernel_size=5, slope=2)
-    x = torch.randn(8, 4, 9, 9, requires_grad=True)
-    op(x).square().sum().backward()
-    for name, p in op.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-    assert x.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize('kernel,slope,agg,padding,mult', CASES)
-@pytest.mark.parametrize('size', [(11, 13), (2, 3)])
-@pytest.mark.parametrize('onnx_path', [False, True], ids=['', 'onnx_export'])
-def test_pooled_is_the_spatial_mean_of_forward(kernel, slope, agg, padding,
-                                               mult, size, onnx_path,
-                                               monkeypatch):
-    """``pooled`` (used by the CMCB) is HgC + global average pooling, also
-    when the dilated window is wider than the frame; so is the form it
-    takes during ONNX export."""
-    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: onnx_path)
-    torch.manual_seed(0)
-    op = HourglassConv(4, num_segments=6, kernel_size=kernel, slope=slope,
-                       spatial_agg=agg, temporal_padding=padding,
-                       channel_multiplier=mult).double()
-    x = torch.randn(12, 4, *size, dtype=torch.float64, requires_grad=True)
-    pooled = op.pooled(x)
-    expected = op(x).mean((2, 3))
-    assert pooled.shape == expected.shape
-    torch.testing.assert_close(pooled, expected, rtol=1e-12, atol=1e-12)
-    # and so are the gradients, for the input and every parameter
-    g = torch.randn_like(pooled)
-    params = [x] + list(op.parameters())
-    got = torch.autograd.grad(pooled, params, g)
-    want = torch.autograd.grad(expected, params, g)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize('size', [(8, 8), (7, 10), (9, 5), (3, 2)])
-def test_avg_pool_2x2_is_avg_pool2d(size):
-    x = torch.randn(3, 4, *size, requires_grad=True)
-    out = AvgPool2x2()(x)
-    ref = F.avg_pool2d(x, 2)
-    torch.testing.assert_close(out, ref)
-    g = torch.randn_like(ref)
-    torch.testing.assert_close(
-        torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
-
-
-@pytest.mark.parametrize('offsets', [(0, ), (-1, 0, 1), (-2, 0, 2),
-                                     (-2, -1, 0, 1, 2), (-3, 0, 3)])
-@pytest.mark.parametrize('size', [(7, 7), (5, 9), (13, 6), (3, 3)])
-@pytest.mark.parametrize('channels_last', [False, True])
-@pytest.mark.parametrize('route', ['flat', 'bands', 'default'])
-def test_box_means_routes_are_the_matrix_product(offsets, size,
-                                                 channels_last, route):
-    """The CPU's routes of ``box_means`` (one product with the flattened
-    frames, block means, and whichever it picks) give ``R @ x @ C^T``
-    (values and gradients), down to frames of exactly ``2d + 1`` and, below
-    that, through the matrix product itself."""
-    torch.manual_seed(0)
-    h, w = size
-    x = torch.randn(6, 5, h, w, dtype=torch.float64)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    x.requires_grad_(True)
-    grid = _box_grid(offsets, h, w, x)
-    d = max(abs(o) for o in offsets)
-    assert (grid['bands'] is None) == (min(h, w) < 2 * d + 1)
-    if route == 'bands' and grid['bands'] is None:
-        pytest.skip('no block means for frames smaller than 2d + 1')
-    got = box_means(x, grid, route=None if route == 'default' else route)
-    want = torch.matmul(grid['rows'], torch.matmul(x, grid['cols_t']))
-    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
-    g = torch.randn_like(want)
-    torch.testing.assert_close(
-        torch.autograd.grad(got, x, g)[0],
-        torch.autograd.grad(want, x, g)[0], rtol=1e-12, atol=1e-12)
-
-
-def test_box_route():
-    """Block means only in CPU inference on large frames (and for
-    channels-last ones), the flattened product otherwise and on GPUs."""
-    def route(size, grad=False, channels_last=False, offsets=(-1, 0, 1)):
-        x = torch.zeros(2, 3, size, size)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x.requires_grad_(grad)
-        return _box_route(x, _box_grid(offsets, size, size, x))
-
-    big = 2 * int(BANDS_FROM_PIXELS**0.5)
-    assert route(big) == 'bands'
-    with torch.no_grad():
-        assert route(big, grad=True) == 'bands'
-    assert route(big, grad=True) == 'flat'
-    assert route(7) == 'flat'
-    assert route(big, channels_last=True) == 'bands'
-    assert route(2, channels_last=True) == 'matmul'  # 2 < 2d + 1
-    assert route(2) == 'flat'
-    # on a GPU, the one product (channels-last frames read transposed)
-    grid = _box_grid((-1, 0, 1), big, big, torch.zeros(1))
-    for layout in (torch.contiguous_format, torch.channels_last):
-        on_gpu = torch.zeros(2, 3, big, big, device='meta').contiguous(
-            memory_format=layout)
-        assert _box_route(on_gpu, grid) == 'flat'
-    x = torch.zeros(1, 1, 2, 2)
-    grid = _box_grid((-1, 0, 1), 2, 2, x)
-    with pytest.raises(ValueError, match="'bands' only for frames"):
-        box_means(x, grid, route='bands')
-    with pytest.raises(ValueError, match="got 'band'"):
-        box_means(x, grid, route='band')

@@ -1,6 +1,5 @@
 """FMCB, CMCB, ResNetH2CN and RecognizerH2CN: shapes, gradients, inits."""
 import copy
-import itertools
 
 import pytest
 import torch
@@ -40,86 +39,63 @@ def build_recognizer(depth=18, segments=4, frames=5, num_classes=6,
 def test_fmcb_shapes_and_gradients():
     fmcb = FMCB()
     fmcb.init_weights(stem_conv=nn.Conv2d(3, 64, 7, 2, 3, bias=False))
-    x = torch.randn(2 * 3 * 5, 3, 64, 48, requires_grad=True)
+    x = torch.randn(2 * 3, 5 * 3, 64, 48, requires_grad=True)
     out = fmcb(x)
     # 2x2 pool -> 32x24, 7x7/2 -> 16x12, max-pool/2 -> 8x6
     assert out.shape == (6, 64, 8, 6)
     out.mean().backward()
     for name, p in fmcb.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+    with pytest.raises(ValueError, match=r'FMCB expects \(N \* T, 5 frames '
+                       r'\* 3 channels, H, W\) inputs, got \(6, 12, 8, 8\)'):
+        fmcb(torch.randn(6, 12, 8, 8))
+
+
+def _fmcb_by_definition(fmcb, x):
+    """2x2 average pooling, the two hourglass layers frame by frame
+    (HourglassConv.forward) with BatchNorm and ReLU, the 7x7 ConvModule and
+    the max-pool -- the FMCB as the paper draws it."""
+    n, _, h, w = x.shape
+    x = F.avg_pool2d(x.reshape(n * 5, 3, h, w), 2)
+    x = fmcb.relu(fmcb.bn1(fmcb.hgc1(x)))
+    x = fmcb.relu(fmcb.bn2(fmcb.hgc2(x)))
+    return fmcb.maxpool(fmcb.conv(x))
 
 
 @pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
-def test_fmcb_stacked_form_matches(layout):
-    """The FMCB's GPU form (both hourglass layers as dense convs over the
-    stacked frames, bn1 on a view of them) against the depthwise form, in
-    float64 on the CPU: output, the gradients of the input and of every
+@pytest.mark.parametrize('agg', ['conv', 'avgpool'])
+def test_fmcb_matches_its_definition(layout, agg):
+    """The FMCB's form (both hourglass layers as dense convs over the
+    stacked frames, bn1 on a view of them) against its definition frame by
+    frame, in float64: output, the gradients of the input and of every
     parameter, BatchNorm running statistics; then in eval mode."""
     torch.manual_seed(0)
-    fmcb = FMCB().double()
+    fmcb = FMCB(spatial_agg=agg).double()
     fmcb.init_weights(stem_conv=nn.Conv2d(3, 64, 7, 2, 3, bias=False))
     for param in (fmcb.hgc1.temporal.weight, fmcb.bn1.weight, fmcb.bn1.bias,
                   fmcb.bn2.bias):
         nn.init.normal_(param)
     twin = copy.deepcopy(fmcb)
-    x = torch.randn(2 * 3 * 5, 3, 20, 26, dtype=torch.float64)
-    stacked = x.view(6, 15, 20, 26)
+    x = torch.randn(2 * 3, 5 * 3, 20, 26, dtype=torch.float64)
     if layout == 'channels_last':
-        stacked = stacked.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
-    stacked.requires_grad_(True)
-    want = fmcb(x)
-    got = twin.forward_stacked(stacked)
+    want = _fmcb_by_definition(fmcb, x)
+    got = twin(x)
     assert got.shape == want.shape == (6, 64, 3, 4)
-    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
     g = torch.randn_like(want)
-    grads = [torch.autograd.grad(out, [inp] + list(m.parameters()), g)
-             for out, inp, m in ((want, x, fmcb), (got, stacked, twin))]
-    torch.testing.assert_close(grads[1][0], grads[0][0].view(6, 15, 20, 26))
-    for a, b in zip(grads[0][1:], grads[1][1:]):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    grads = [torch.autograd.grad(out, [x] + list(m.parameters()), g)
+             for out, m in ((want, fmcb), (got, twin))]
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
     for (name, a), b in zip(fmcb.named_buffers(), twin.buffers()):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=name)
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
     fmcb.eval()
     twin.eval()
     with torch.no_grad():
-        torch.testing.assert_close(twin.forward_stacked(stacked), fmcb(x),
+        torch.testing.assert_close(twin(x), _fmcb_by_definition(fmcb, x),
                                    rtol=1e-10, atol=1e-10)
-
-
-def test_fmcb_takes_the_stacked_form_where_asked(monkeypatch):
-    """Where ``runs_stacked`` says so (CUDA), ``forward`` and the backbone
-    take the stacked form; the backbone's output does not change."""
-    torch.manual_seed(0)
-    backbone = ResNetH2CN(depth=18, num_segments=2, frames_per_segment=5,
-                          pretrained=None, norm_eval=False)
-    backbone.init_weights()
-    backbone.eval()
-    x = torch.randn(4, 15, 32, 32)
-    calls = []
-    stacked_form = FMCB.forward_stacked
-
-    def spy(self, *args, **kwargs):
-        calls.append(args[0].shape)
-        return stacked_form(self, *args, **kwargs)
-
-    with torch.no_grad():
-        want = backbone(x)
-        assert calls == [] and not FMCB.runs_stacked(x)
-        monkeypatch.setattr(FMCB, 'forward_stacked', spy)
-        monkeypatch.setattr(FMCB, 'runs_stacked', staticmethod(lambda x: True))
-        got = backbone(x)
-        assert calls == [(4, 15, 32, 32)]  # the frames as they come
-        backbone.fmcb(x.view(20, 3, 32, 32))
-        assert calls[1] == (4, 15, 32, 32)
-        with pytest.raises(ValueError, match=r'expects \(N \* 5, 3, H, W\) '
-                           r'inputs, got \(12, 3, 32, 32\)'):
-            backbone.fmcb(torch.randn(12, 3, 32, 32))
-        with pytest.raises(ValueError, match=r'forward_stacked expects \(N \* '
-                           r'T, 5 frames \* 3 channels, H, W\) inputs, got '
-                           r'\(4, 12, 32, 32\)'):
-            backbone.fmcb.forward_stacked(torch.randn(4, 12, 32, 32))
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_fmcb_init_follows_the_authors():
@@ -147,7 +123,7 @@ def test_fmcb_first_layer_starts_as_a_frame_difference():
 
 
 def test_fmcb_needs_five_frames():
-    with pytest.raises(ValueError, match='needs 5 consecutive frames'):
+    with pytest.raises(ValueError, match=r'FMCB: frames must be 5 .*got 3'):
         FMCB(frames=3)
 
 
@@ -192,31 +168,14 @@ def test_cmcb_matches_its_definition(agg, train):
         torch.autograd.grad(ref, x, g)[0], rtol=1e-10, atol=1e-12)
 
 
-def test_cmcb_inplace_gate_only_without_autograd():
-    torch.manual_seed(0)
-    cmcb = CMCB(32, num_segments=4).eval()
-    x = torch.randn(8, 32, 5, 5)
-    keep = x.clone()
-    out = cmcb(x)  # not in place by default
-    torch.testing.assert_close(x, keep)
-    wrapper = CMCBWrapper(nn.Identity(), cmcb)
-    with torch.no_grad():
-        y = x.clone()
-        torch.testing.assert_close(wrapper(y), out)
-        torch.testing.assert_close(y, out)  # gated in place
-    x.requires_grad_(True)
-    out = wrapper(x)  # autograd needs x: not in place
-    out.sum().backward()
-    torch.testing.assert_close(x.detach(), keep)
-
-
 def test_cmcb_structure():
     cmcb = CMCB(256, num_segments=8, slope=4, spatial_agg='avgpool')
     assert cmcb.conv1.out_channels == 16 and cmcb.conv2.out_channels == 256
     assert cmcb.hgc.temporal_padding == 'same'
     assert isinstance(cmcb.hgc.spatial_aggs[0], nn.AvgPool2d)
     assert cmcb.hgc.spatial_aggs[0].kernel_size == 5
-    with pytest.raises(ValueError, match='channels // reduction'):
+    with pytest.raises(ValueError, match=r'CMCB: reduction must be an '
+                       r'integer in \[1, channels = 8\], got 16'):
         CMCB(8, num_segments=8)
 
 
@@ -290,7 +249,7 @@ def test_fmcb_fusion_matches_manual(size, stem_size, motion_size):
     x = torch.randn(4, 15, size, size)
     stem = backbone.maxpool(
         backbone.conv1(x.view(4, 5, 3, size, size)[:, 2]))
-    motion = backbone.fmcb(x.view(20, 3, size, size))
+    motion = backbone.fmcb(x)
     assert motion.shape[-2:] == (motion_size, ) * 2
     assert stem.shape[-2:] == (stem_size, ) * 2
     # nearest upsampling of the motion map to the stem's size
@@ -299,44 +258,12 @@ def test_fmcb_fusion_matches_manual(size, stem_size, motion_size):
     torch.testing.assert_close(backbone(x), expected)
 
 
-@pytest.mark.parametrize('weights', [(0.5, 0.5), (0.3, 0.7)])
-@pytest.mark.parametrize('grad', [False, True])
-def test_fuse_any_layout_into_the_requested_one(weights, grad):
-    """The fusion reads NCHW or channels-last stems and motion maps and
-    writes the requested layout, with or without autograd."""
-    torch.manual_seed(0)
-    backbone = ResNetH2CN(18, num_segments=2, fusion_weights=weights)
-    stem, motion = torch.randn(4, 8, 10, 12), torch.randn(4, 8, 5, 6)
-    w0, w1 = weights
-    expected = w0 * stem + w1 * F.interpolate(motion, size=(10, 12))
-    cl = torch.channels_last
-    for stem_cl, motion_cl, out_cl in itertools.product([False, True],
-                                                         repeat=3):
-        s = stem.contiguous(memory_format=cl) if stem_cl else stem.clone()
-        m = motion.contiguous(memory_format=cl) if motion_cl else \
-            motion.clone()
-        s.requires_grad_(grad)
-        fmt = cl if out_cl else torch.contiguous_format
-        with torch.set_grad_enabled(grad):
-            out = backbone.fuse(s, m, memory_format=fmt)
-        torch.testing.assert_close(out, expected)
-        assert out.is_contiguous(memory_format=fmt)
-        assert out.requires_grad == grad
-        if grad:
-            out.sum().backward()
-            torch.testing.assert_close(s.grad, torch.full_like(s, w0))
-    # mixed precision inputs: the sum in the promoted dtype
-    out = backbone.fuse(stem.double(), motion)
-    assert out.dtype == torch.float64
-    torch.testing.assert_close(out, expected.double(), rtol=1e-6, atol=1e-6)
-
-
 @pytest.mark.parametrize('use_fmcb', [True, False])
 def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
         use_fmcb):
     """On the CPU the stem conv gets its keyframes channels-last (oneDNN is
-    3x faster so); the layers after it keep the layout of the input, or of
-    a model converted to channels-last."""
+    several times faster so); the layers after it keep the layout of the
+    input."""
     torch.manual_seed(0)
     backbone = ResNetH2CN(18, num_segments=2, use_fmcb=use_fmcb).eval()
     seen = []
@@ -355,26 +282,46 @@ def test_stem_runs_channels_last_on_cpu_output_keeps_the_input_layout(
     assert layer1_inputs[1].is_contiguous(memory_format=torch.channels_last)
     assert out.is_contiguous()
     torch.testing.assert_close(out_cl, out, rtol=1e-4, atol=1e-5)
-    # a model converted to channels-last runs so after the fusion too
-    backbone.conv1.conv.to(memory_format=torch.channels_last)
-    with torch.no_grad():
-        backbone(x)
-    assert layer1_inputs[2].is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(frames_per_segment=0), 'frames_per_segment must be >= 1'),
-    (dict(keyframe_index=5), r'keyframe_index must be in \[0, 5\)'),
-    (dict(temporal_pool=True), 'temporal_pool=True'),
-    (dict(fusion_weights=(1., )), 'fusion_weights must hold 2'),
-    (dict(frames_per_segment=3), 'needs 5 consecutive frames'),
-    (dict(cmcb_cfg=dict(slope=3)), 'slope must be an even integer'),
-    (dict(cmcb_cfg=dict(kernel_size=4)), 'kernel_size must be an odd'),
-    (dict(fmcb_cfg=dict(slope=5)), 'slope must be an even integer'),
+    (dict(depth=20), r'depth must be one of \[18, 34, 50, 101, 152\], '
+     r'got 20'),
+    (dict(frames_per_segment=0, use_fmcb=False),
+     'frames_per_segment must be a positive integer, got 0'),
+    (dict(keyframe_index=5), r'keyframe_index must be an integer in '
+     r'\[0, 5\), got 5'),
+    (dict(temporal_pool=True), 'temporal_pool must be False with the CMCBs'),
+    (dict(fusion_weights=(1., )), r'fusion_weights must be 2 numbers'),
+    (dict(frames_per_segment=3), r'frames_per_segment must be 5 with the '
+     r'FMCB .*got 3'),
+    (dict(cmcb_cfg=dict(slope=3)), r'cmcb_cfg\.slope must be an even '
+     r'integer >= 0 .*got 3'),
+    (dict(cmcb_cfg=dict(kernel_size=4)), r'cmcb_cfg\.kernel_size must be '
+     r'an odd integer >= 1 .*got 4'),
+    (dict(cmcb_cfg=dict(reduction=0)), r'cmcb_cfg\.reduction must be an '
+     r'integer in \[1, channels = 64\], got 0'),
+    (dict(cmcb_cfg=dict(spatial_agg='max')), r"cmcb_cfg\.spatial_agg must "
+     r"be one of \('conv', 'avgpool'\), got 'max'"),
+    (dict(fmcb_cfg=dict(slope=5)), r'fmcb_cfg\.slope must be an even '
+     r'integer >= 0 .*got 5'),
+    (dict(fmcb_cfg=dict(channel_multiplier=0)), r'fmcb_cfg\.'
+     r'channel_multiplier must be a positive integer, got 0'),
+    (dict(fmcb_cfg=dict(slop=4)), r"fmcb_cfg has an unknown key 'slop': "
+     r'FMCB takes slope, spatial_agg, channel_multiplier'),
+    (dict(cmcb_cfg=dict(channels=4)), r"cmcb_cfg has an unknown key "
+     r"'channels': CMCB takes reduction, kernel_size, slope, spatial_agg"),
+    (dict(cmcb_cfg=[2]), r'cmcb_cfg must be a dict of block arguments, '
+     r'got \[2\]'),
 ])
 def test_backbone_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ResNetH2CN(18, num_segments=4, **kwargs)
+    """Each argument is checked where it is used, and a bad one is named
+    by its config key (model.backbone.cmcb_cfg.slope)."""
+    from h2cn_mmaction.engine import ConfigCheckError
+    kwargs = dict(dict(depth=18, num_segments=4), **kwargs)
+    with pytest.raises(ConfigCheckError,
+                       match=r'^model\.backbone\.' + match):
+        ResNetH2CN(**kwargs)
 
 
 def test_backbone_bad_input():
@@ -495,42 +442,3 @@ def test_recognizer_needs_frames_per_segment():
                 cls_head=dict(
                     type='TSMHead', num_classes=3, in_channels=512,
                     num_segments=4)))
-
-
-def test_derived_tensors_are_saved_as_recipes(monkeypatch):
-    """Training keeps the gated CMCB outputs and the FMCB's channels-last
-    copies as (fn, inputs): less memory, the same gradients."""
-    import contextlib
-
-    from mmaction.structures import ActionDataSample
-
-    from h2cn_mmaction.models.backbones import resnet_h2cn
-    from h2cn_mmaction.utils.benchmark import saved_activation_bytes
-
-    def grads_and_saved(recompute):
-        if not recompute:
-            monkeypatch.setattr(resnet_h2cn, 'recompute_derived',
-                                lambda: contextlib.nullcontext())
-        torch.manual_seed(0)
-        model = build_recognizer(depth=18, segments=4)
-        model.init_weights()
-        inputs = torch.randn(2, 20, 3, 64, 64)
-        samples = [ActionDataSample().set_gt_labels(torch.tensor([i]))
-                   for i in range(2)]
-        saved = saved_activation_bytes(model, inputs, samples)
-        torch.manual_seed(1)
-        model.train()
-        losses = model(inputs, samples, mode='loss')
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-        monkeypatch.undo()
-        return grads, saved
-
-    fast, saved_fast = grads_and_saved(True)
-    plain, saved_plain = grads_and_saved(False)
-    assert fast.keys() == plain.keys()
-    for name in fast:
-        torch.testing.assert_close(fast[name], plain[name], rtol=0, atol=0,
-                                   msg=name)
-    # 8 gated block outputs of R18 (4 keyframes x 2 clips) + FMCB copies
-    assert saved_plain - saved_fast > 0.1 * saved_plain

@@ -18,12 +18,12 @@ import mmengine
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_synthetic, load_tool
+from conftest import (ROOT, TINY_CLASSES, cfg_options, load_synthetic,
+                      load_tool)
+from conftest import tiny_options as conftest_tiny_options
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
-NUM_PAIRS = 3
-NUM_CLASSES = 2 * NUM_PAIRS
-NUM_TRAIN, NUM_TEST = 2 * NUM_CLASSES, NUM_CLASSES
+NUM_CLASSES, NUM_TEST = TINY_CLASSES, TINY_CLASSES
 TIMEOUT = 300
 
 
@@ -76,34 +76,14 @@ def free_port():
 
 
 @pytest.fixture(scope='module')
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp('data') / 'synthetic'
-    load_synthetic().generate_dataset(
-        out, size=64, frames=24, train_per_class=2, val_per_class=1,
-        test_per_class=1, num_pairs=NUM_PAIRS, progress=False)
-    return out
+def dataset(tiny_dataset):
+    return tiny_dataset
 
 
 def tiny_options(dataset, max_epochs=1):
-    """``--cfg-options`` shrinking a demo config to the tiny dataset."""
-    opts = [
-        f'model.cls_head.num_classes={NUM_CLASSES}',
-        f'train_cfg.max_epochs={max_epochs}',
-        'train_dataloader.batch_size=2',
-        # the demo lr (0.02) diverges with batches of 2: probabilities
-        # underflow to tied zeros, which would make top-k ambiguous
-        'optim_wrapper.optimizer.lr=0.001',
-        'default_hooks.logger.interval=1',
-        'default_hooks.checkpoint.max_keep_ckpts=2',
-    ]
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.dataset.ann_file={dataset}/{split}_list.txt',
-            f'{split}_dataloader.dataset.data_prefix.video={dataset}/videos',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-        ]
-    return ['--cfg-options'] + opts
+    """``--cfg-options`` running the demo config on the tiny dataset."""
+    return cfg_options(conftest_tiny_options(
+        dataset, max_epochs, default_hooks__checkpoint__max_keep_ckpts=2))
 
 
 def printed_metrics(output):

@@ -22,6 +22,8 @@ Example:
     python tools/benchmark.py --segments 8 --repeats 5 --out bench.json
     python tools/benchmark.py --segments 8 --compile --skip memory pipeline
     python tools/benchmark.py --segments 8 --skip memory pipeline --processes 5
+    python tools/benchmark.py --segments 8 --skip memory pipeline \
+        --baseline-form fmcb-per-frame     # a kept fast form vs its readable one
 """
 import argparse
 import glob
@@ -39,9 +41,10 @@ import torch
 import h2cn_mmaction  # noqa: F401  (registers our modules)
 from h2cn_mmaction.config_utils import (mmaction_config, with_fused_resize,
                                         with_num_clips)
-from h2cn_mmaction.utils import benchmark as bm
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import benchmark_harness as bm  # noqa: E402
 TSM = 'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py'
 
 
@@ -70,6 +73,12 @@ def parse_args(argv=None):
         '--baseline-stem-channels-last', action='store_true',
         help="run the baseline's stem conv and max-pool channels-last, as "
         'ours does on the CPU (a like-for-like ratio; timing only)')
+    parser.add_argument(
+        '--baseline-form', choices=sorted(bm.BASELINE_FORMS), default=None,
+        help='time against our own model with one fast form replaced by its '
+        'readable equivalent (the same function): fmcb-per-frame (the FMCB '
+        'frame by frame instead of dense convs over the stacked frames), '
+        'stem-nchw (the RGB stem in NCHW on the CPU); timing only')
     parser.add_argument(
         '--cuda-graph', action='store_true',
         help='CUDA: capture each step as a CUDA graph and time its replay '
@@ -123,11 +132,16 @@ def _summary(times):
 
 def bench_models(args, segments):
     ours = bm.load_config(args.config, segments)
-    base = bm.load_config(args.baseline or mmaction_config(TSM), segments)
+    base = bm.load_config(
+        args.config if args.baseline_form else args.baseline or
+        mmaction_config(TSM), segments)
     res = dict(segments=segments)
     models = dict(
         ours=bm.build_recognizer(ours, args.device, args.channels_last),
         tsm=bm.build_recognizer(base, args.device, args.channels_last))
+    if args.baseline_form:  # the same weights, one form replaced
+        models['tsm'].load_state_dict(models['ours'].state_dict())
+        bm.BASELINE_FORMS[args.baseline_form](models['tsm'])
     if args.baseline_stem_channels_last:
         bm.channels_last_stem(models['tsm'])
     if args.compile:
@@ -147,7 +161,8 @@ def bench_models(args, segments):
         res[mode] = _summary(
             bm.time_alternating(steps, args.repeats, args.warmup))
         print(f'  T={segments} {mode:9s}: ours {res[mode]["ours_ms"]:8.1f} ms'
-              f'  TSM {res[mode]["tsm_ms"]:8.1f} ms  ratio '
+              f'  {args.baseline_form or "TSM"} {res[mode]["tsm_ms"]:8.1f} ms'
+              f'  ratio '
               f'{res[mode]["ratio"]:.3f}', flush=True)
         if args.profile:
             res[mode]['profile'] = prof = {
@@ -320,10 +335,12 @@ def _ratios(r):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if args.baseline_stem_channels_last and 'memory' not in args.skip:
-        raise SystemExit(
-            '--baseline-stem-channels-last changes the timed models only '
-            '(peak memory is measured in fresh processes): add --skip memory')
+    for flag in ('baseline_stem_channels_last', 'baseline_form'):
+        if getattr(args, flag) and 'memory' not in args.skip:
+            raise SystemExit(
+                f'--{flag.replace("_", "-")} changes the timed models only '
+                f'(peak memory is measured in fresh processes): add --skip '
+                f'memory')
     if args.cuda_graph and not args.device.startswith('cuda'):
         raise SystemExit('--cuda-graph needs --device cuda')
     if args.compile and (args.cuda_graph or args.profile or

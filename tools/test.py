@@ -155,7 +155,7 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
-    # keyframes/frames/labels/slopes agree, the checkpoint, the data and the
+    # keyframes/frames/labels agree, the checkpoint, the data and the
     # work dir are there, before anything is built; the hook checks the
     # checkpoint against the model (classes, depth)
     try:
@@ -170,8 +170,13 @@ def main():
     # no GPU: gloo backend, CPU DDP wrapper, process group set up here
     cpu_dist = setup_cpu_distributed(cfg, args.launcher)
 
-    # build the runner from config
-    runner = Runner.from_cfg(cfg)
+    # build the runner from config (the model checks its own arguments)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except Exception as exc:  # bad input: one line that says what to fix
+        if is_user_error(exc):
+            raise SystemExit(f'tools/test.py: error: {exc}') from None
+        raise
     if cpu_dist:
         runner.logger.info(
             f'CPU-only distributed testing with the gloo backend: rank '

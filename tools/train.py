@@ -162,7 +162,7 @@ def main():
         check_cfg_options(cfg, args.cfg_options, args.config)
         # merge cli arguments to config
         cfg = merge_args(cfg, args)
-        # keyframes/frames/labels/slopes agree, the data, the checkpoint and
+        # keyframes/frames/labels agree, the data, the checkpoint and
         # the work dir are there, before anything is built
         check_config(cfg)
         validate = cfg.get('val_cfg') and cfg.get('val_dataloader')
@@ -178,8 +178,13 @@ def main():
     # no GPU: gloo backend, CPU DDP wrapper, process group set up here
     cpu_dist = setup_cpu_distributed(cfg, args.launcher)
 
-    # build the runner from config
-    runner = Runner.from_cfg(cfg)
+    # build the runner from config (the model checks its own arguments)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except Exception as exc:  # bad input: one line that says what to fix
+        if is_user_error(exc):
+            raise SystemExit(f'tools/train.py: error: {exc}') from None
+        raise
     if cpu_dist:
         runner.logger.info(
             f'CPU-only distributed training with the gloo backend: rank '

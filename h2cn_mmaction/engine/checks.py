@@ -5,11 +5,11 @@ Three layers, each cheap, each raising an error that names what to fix:
 * :func:`check_config` reads the merged config only (and the annotation lists
   and label maps it names, if they exist locally): keyframes of the backbone
   vs the frame samplers of the train/val/test pipelines and the head, frames
-  per keyframe vs ``clip_len``, the H²CN block settings (slopes, kernels),
-  labels within ``model.cls_head.num_classes``, flip maps against the class
-  names (:func:`check_flip_label_map`). ``tools/train.py`` and
-  ``tools/test.py`` call it right after merging ``--cfg-options``, before
-  anything is built.
+  per keyframe vs ``clip_len``, labels within ``model.cls_head.num_classes``,
+  flip maps against the class names (:func:`check_flip_label_map`). (Each
+  module checks its own arguments when it is built, e.g. a slope in
+  ``model.backbone.cmcb_cfg``.) ``tools/train.py`` and ``tools/test.py``
+  call it right after merging ``--cfg-options``, before anything is built.
 * :func:`check_datasets` does the same on the built model and datasets; the
   :class:`~h2cn_mmaction.engine.InputCheckHook` runs it in ``before_run``, so
   ``mim train/test`` (MMAction2's own tools) get it too.
@@ -38,11 +38,6 @@ __all__ = [
 
 SPLITS = ('train', 'val', 'test')
 CHECKPOINT_MODES = ('test', 'finetune', 'resume')
-_SPATIAL_AGGS = ('conv', 'avgpool')
-#: Arguments of FMCB / CMCB that ResNetH2CN sets itself.
-_FMCB_SET_BY_BACKBONE = ('in_channels', 'frames', 'out_channels', 'conv_cfg',
-                         'norm_cfg', 'act_cfg')
-_CMCB_SET_BY_BACKBONE = ('channels', 'num_segments')
 #: The fields before the label of MMAction2's text lists, by the index of
 #: the first label token (``VideoDataset``; ``RawframeDataset`` without and
 #: with ``with_offset``).
@@ -391,67 +386,6 @@ def _dataset_cfgs(loader_cfg: Mapping,
             yield path, ds
 
 
-def _check_block_cfg(name: str, cfg: Mapping, block_cls: type,
-                     set_by_backbone: Tuple[str, ...]) -> None:
-    """Validate ``model.backbone.{fmcb,cmcb}_cfg``."""
-    key = f'model.backbone.{name}'
-    if not isinstance(cfg, Mapping):
-        raise ConfigCheckError(f'{key} must be a dict, got {cfg!r}.')
-    allowed = [p.name for p in _init_params(block_cls)
-               if p.name not in set_by_backbone and p.name != 'self']
-    for arg in cfg:
-        if arg not in allowed:
-            raise ConfigCheckError(
-                f'{key} has an unknown key {arg!r}: {block_cls.__name__} '
-                f'takes {", ".join(allowed)}.')
-    slope = cfg.get('slope')
-    if 'slope' in cfg and not (_is_int(slope) and slope >= 0
-                               and slope % 2 == 0):
-        raise ConfigCheckError(
-            f'{key}.slope must be an even integer >= 0 (0, 2, 4, ...; the '
-            f'window of f_d is slope*d + 1 wide), got {slope!r}.')
-    kernel = cfg.get('kernel_size')
-    if 'kernel_size' in cfg and not (_is_int(kernel) and kernel >= 1
-                                     and kernel % 2 == 1):
-        raise ConfigCheckError(
-            f'{key}.kernel_size must be an odd integer >= 1 (1, 3, 5, ...), '
-            f'got {kernel!r}.')
-    agg = cfg.get('spatial_agg')
-    if 'spatial_agg' in cfg and agg not in _SPATIAL_AGGS:
-        raise ConfigCheckError(f'{key}.spatial_agg must be one of '
-                               f'{_SPATIAL_AGGS}, got {agg!r}.')
-    for arg in ('reduction', 'channel_multiplier'):
-        value = cfg.get(arg)
-        if arg in cfg and not (_is_int(value) and value >= 1):
-            raise ConfigCheckError(f'{key}.{arg} must be a positive integer, '
-                                   f'got {value!r}.')
-
-
-def _check_backbone_cfg(backbone: Mapping, backbone_cls: type) -> None:
-    """Depth of a ResNet, and the H²CN block settings."""
-    from ..models.blocks import CMCB, FMCB
-    arch = getattr(backbone_cls, 'arch_settings', None)
-    depth = backbone.get('depth')
-    if isinstance(arch, Mapping) and 'depth' in backbone and \
-            depth not in arch:
-        raise ConfigCheckError(
-            f'model.backbone.depth must be one of {sorted(arch)} for '
-            f'{backbone_cls.__name__}, got {depth!r}.')
-    if not _has_arg(backbone_cls, 'fmcb_cfg'):
-        return
-    for name, block_cls, fixed in (('fmcb_cfg', FMCB, _FMCB_SET_BY_BACKBONE),
-                                   ('cmcb_cfg', CMCB, _CMCB_SET_BY_BACKBONE)):
-        if backbone.get(name) is not None:
-            _check_block_cfg(name, backbone[name], block_cls, fixed)
-    frames = _arg(backbone, backbone_cls, 'frames_per_segment')
-    if _arg(backbone, backbone_cls, 'use_fmcb', False) and frames != 5:
-        raise ConfigCheckError(
-            f'model.backbone.frames_per_segment={frames!r}, but the FMCB '
-            f'(model.backbone.use_fmcb=True) needs 5 consecutive frames per '
-            f'keyframe: set frames_per_segment=5 (and clip_len=5 in the '
-            f'frame samplers), or use_fmcb=False.')
-
-
 def _step_name(step) -> Tuple[Any, str]:
     """A pipeline step's ``type`` (a name or a class) and its name ('' for
     a step that is not a config dict)."""
@@ -502,9 +436,6 @@ def check_config(cfg, check_annotations: bool = True) -> None:
 
     Fast and side-effect free: nothing is built, no video is opened. Checks
 
-    * ``model.backbone``: a valid ResNet ``depth``; for H²CN backbones the
-      ``fmcb_cfg``/``cmcb_cfg`` keys, even slopes >= 0, odd kernels, and 5
-      frames per keyframe with the FMCB;
     * ``model.cls_head.num_segments`` vs ``model.backbone.num_segments``
       (constructor defaults included, e.g. ``TSMHead``'s 8);
     * in the train/val/test pipelines, ``num_clips`` of every frame sampler
@@ -538,7 +469,6 @@ def check_config(cfg, check_annotations: bool = True) -> None:
 
     num_segments = frames = None
     if backbone_cls is not None:
-        _check_backbone_cfg(backbone, backbone_cls)
         if _has_arg(backbone_cls, 'num_segments'):
             num_segments = _arg(backbone, backbone_cls, 'num_segments')
         frames = _frames_per_segment(backbone_cls, backbone, num_segments)

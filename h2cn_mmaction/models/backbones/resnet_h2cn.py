@@ -1,15 +1,34 @@
 """ResNet-H²CN: MMAction2's ResNetTSM with an FMCB stem and CMCBs."""
-from typing import Optional, Sequence
+import inspect
+from typing import Mapping, Optional, Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.models.backbones.resnet import ResNet
 from mmaction.models.backbones.resnet_tsm import ResNetTSM
 from mmaction.registry import MODELS
 
+from ...engine.errors import ConfigCheckError
+from ..arguments import ArgumentError, is_int
 from ..blocks import CMCB, FMCB, CMCBWrapper
-from ..ops import memory_format_of, recompute_derived, to_channels_last
 from .resnet_weights import load_resnet_weights
+
+
+def _check(ok: bool, key: str, allowed: str, value) -> None:
+    """A :class:`ConfigCheckError` naming ``model.backbone.<key>`` unless
+    ``ok``."""
+    if not ok:
+        raise ConfigCheckError(f'model.backbone.{key} must be {allowed}, '
+                               f'got {value!r}.')
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` if ``x`` is stored so (and not also contiguous)."""
+    if not x.is_contiguous() and \
+            x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 @MODELS.register_module()
@@ -67,22 +86,30 @@ class ResNetH2CN(ResNetTSM):
                  fusion_weights: Sequence[float] = (0.5, 0.5),
                  pretrained: Optional[str] = None,
                  **kwargs) -> None:
-        if frames_per_segment < 1:
-            raise ValueError(f'ResNetH2CN: frames_per_segment must be >= 1, '
-                             f'got {frames_per_segment}.')
+        _check(depth in self.arch_settings, 'depth',
+               f'one of {sorted(self.arch_settings)}', depth)
+        _check(is_int(num_segments) and num_segments >= 1, 'num_segments',
+               'a positive integer', num_segments)
+        _check(is_int(frames_per_segment) and frames_per_segment >= 1,
+               'frames_per_segment', 'a positive integer', frames_per_segment)
+        _check(not use_fmcb or frames_per_segment == 5, 'frames_per_segment',
+               '5 with the FMCB (model.backbone.use_fmcb=True): set '
+               'frames_per_segment=5 (and clip_len=5 in the frame samplers), '
+               'or use_fmcb=False', frames_per_segment)
         if keyframe_index is None:
             keyframe_index = frames_per_segment // 2
-        if not 0 <= keyframe_index < frames_per_segment:
-            raise ValueError(
-                f'ResNetH2CN: keyframe_index must be in [0, '
-                f'{frames_per_segment}), got {keyframe_index}.')
-        if use_cmcb and kwargs.get('temporal_pool', False):
-            raise ValueError('ResNetH2CN: temporal_pool=True halves the '
-                             'keyframes after layer1, which the CMCBs do not '
-                             'support; set temporal_pool=False.')
-        if len(fusion_weights) != 2:
-            raise ValueError(f'ResNetH2CN: fusion_weights must hold 2 '
-                             f'numbers, got {fusion_weights!r}.')
+        _check(
+            is_int(keyframe_index) and
+            0 <= keyframe_index < frames_per_segment, 'keyframe_index',
+            f'an integer in [0, {frames_per_segment})', keyframe_index)
+        _check(not (use_cmcb and kwargs.get('temporal_pool', False)),
+               'temporal_pool', 'False with the CMCBs (True halves the '
+               'keyframes after layer1)', kwargs.get('temporal_pool'))
+        _check(len(fusion_weights) == 2, 'fusion_weights',
+               '2 numbers (stem, motion map)', fusion_weights)
+        for key, cfg in (('fmcb_cfg', fmcb_cfg), ('cmcb_cfg', cmcb_cfg)):
+            _check(cfg is None or isinstance(cfg, Mapping), key,
+                   'a dict of block arguments', cfg)
         self.frames_per_segment = frames_per_segment
         self.keyframe_index = keyframe_index
         self.use_fmcb = use_fmcb
@@ -103,14 +130,15 @@ class ResNetH2CN(ResNetTSM):
         if self.use_cmcb:
             self.make_cmcb()
         if self.use_fmcb:
-            self.fmcb = FMCB(
+            self.fmcb = self._block(
+                'fmcb_cfg',
+                FMCB,
                 in_channels=self.in_channels,
                 frames=self.frames_per_segment,
                 out_channels=self.conv1.out_channels,
                 conv_cfg=self.conv_cfg,
                 norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg,
-                **self.fmcb_cfg)
+                act_cfg=self.act_cfg)
 
     def make_cmcb(self) -> None:
         """Wrap ``conv1`` of every residual block with a CMCB after it."""
@@ -118,10 +146,33 @@ class ResNetH2CN(ResNetTSM):
             for block in getattr(self, layer_name):
                 # shift_place='block' wraps whole blocks in TemporalShift.
                 block = getattr(block, 'net', block)
-                planes = block.conv1.out_channels
-                block.conv1 = CMCBWrapper(
-                    block.conv1,
-                    CMCB(planes, self.num_segments, **self.cmcb_cfg))
+                cmcb = self._block(
+                    'cmcb_cfg',
+                    CMCB,
+                    channels=block.conv1.out_channels,
+                    num_segments=self.num_segments)
+                block.conv1 = CMCBWrapper(block.conv1, cmcb)
+
+    def _block(self, key: str, block_cls: type, **fixed) -> nn.Module:
+        """``block_cls(**fixed, **cfg)`` for the ``cfg`` of the config key
+        ``model.backbone.<key>``; an argument it refuses is named by that
+        key."""
+        cfg = getattr(self, key)
+        takes = [
+            name for name in inspect.signature(block_cls).parameters
+            if name not in fixed
+        ]
+        unknown = [name for name in cfg if name not in takes]
+        if unknown:
+            raise ConfigCheckError(
+                f'model.backbone.{key} has an unknown key {unknown[0]!r}: '
+                f'{block_cls.__name__} takes {", ".join(takes)}.')
+        try:
+            return block_cls(**fixed, **cfg)
+        except ArgumentError as err:
+            if err.arg not in cfg:
+                raise
+            _check(False, f'{key}.{err.arg}', err.allowed, err.value)
 
     def init_weights(self) -> None:
         """ImageNet weights (or MMAction2's random init), then the inits of
@@ -146,61 +197,6 @@ class ResNetH2CN(ResNetTSM):
         super().train(mode)
         return self
 
-    def fuse(self,
-             stem: torch.Tensor,
-             motion: torch.Tensor,
-             memory_format: Optional[torch.memory_format] = None
-             ) -> torch.Tensor:
-        """``w0 * stem + w1 * upsample_nearest(motion)``.
-
-        The FMCB's motion map is half the stem's size for even inputs; the
-        2x nearest upsampling is then a broadcast inside the weighted sum
-        instead of a materialised tensor, and the sum is written straight
-        in ``memory_format`` whatever the layouts of its inputs (one pass;
-        ``torch.lerp`` when the weights sum to 1, as the default ones do).
-
-        Args:
-            stem (torch.Tensor): ``(N * T, 64, H, W)`` stem output.
-            motion (torch.Tensor): ``(N * T, 64, H', W')`` motion map.
-            memory_format (torch.memory_format, optional): Layout of the
-                result. Defaults to the stem's.
-
-        Returns:
-            torch.Tensor: ``(N * T, 64, H, W)``.
-        """
-        w0, w1 = self.fusion_weights
-        if memory_format is None:
-            memory_format = memory_format_of(stem)
-        n, c, h, w = motion.shape
-        if stem.shape[-2:] != (2 * h, 2 * w):
-            if stem.shape[-2:] != motion.shape[-2:]:
-                motion = F.interpolate(motion, size=stem.shape[-2:])
-            return (w0 * stem + w1 * motion).contiguous(
-                memory_format=memory_format)
-        # (N * T, C, h, 2, w, 2) views of the stem and the result; the
-        # motion map broadcasts over both 2s
-        split = (lambda t: t.unflatten(3, (w, 2)).unflatten(2, (h, 2)))
-        stem6, motion6 = split(stem), motion[:, :, :, None, :, None]
-        lerp = w0 + w1 == 1 and stem.dtype == motion.dtype  # lerp: one dtype
-        if (torch.is_grad_enabled() and
-                (stem.requires_grad or motion.requires_grad)) or \
-                torch.jit.is_tracing() or torch.compiler.is_compiling():
-            # out= is not recorded by autograd, nor by the ONNX tracer
-            fused = torch.lerp(stem6, motion6, w1) if lerp else \
-                torch.add(stem6 * w0, motion6, alpha=w1)
-            return fused.flatten(4, 5).flatten(2, 3).contiguous(
-                memory_format=memory_format)
-        out = torch.empty(
-            stem.shape,
-            dtype=torch.result_type(stem, motion),
-            device=stem.device,
-            memory_format=memory_format)
-        if lerp:
-            torch.lerp(stem6, motion6, w1, out=split(out))
-        else:
-            torch.mul(stem6, w0, out=split(out)).add_(motion6, alpha=w1)
-        return out
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Extract features.
 
@@ -211,44 +207,24 @@ class ResNetH2CN(ResNetTSM):
             torch.Tensor | tuple[torch.Tensor]: Features of the stages in
             ``out_indices``.
         """
-        frames = self.frames_per_segment
-        if x.dim() != 4 or x.shape[1] != frames * self.in_channels:
+        frames, c = self.frames_per_segment, self.in_channels
+        if x.dim() != 4 or x.shape[1] != frames * c:
             raise ValueError(
                 f'ResNetH2CN expects (N * {self.num_segments}, '
-                f'{frames} frames * {self.in_channels} channels, H, W) '
+                f'{frames} frames * {c} channels, H, W) '
                 f'inputs, got {tuple(x.shape)}.')
-        # the gated CMCB outputs and the FMCB's channels-last copies are
-        # kept for backward as recipes (ops.recompute_derived)
-        with recompute_derived():
-            return self._forward(x)
-
-    def _forward(self, x: torch.Tensor):
-        """:meth:`forward` after the input check."""
-        frames = self.frames_per_segment
         nt, _, h, w = x.shape
-        # the layers after the fusion run in the layout of the input, or
-        # channels-last for a model converted to it (as its convs would)
-        layout = memory_format_of(x)
-        if memory_format_of(self.conv1.conv.weight) == torch.channels_last:
-            layout = torch.channels_last
-        stacked = x.view(nt, frames, self.in_channels, h, w)
-        keyframe = stacked[:, self.keyframe_index]
-        if x.device.type == 'cpu':
-            # oneDNN's 7x7 conv over 3 channels and the 3x3 max-pool run
-            # about 3x faster channels-last (the copy replaces the reorder
-            # of the strided keyframes the conv makes anyway)
-            keyframe = to_channels_last(keyframe)
-        out = self.maxpool(self.conv1(keyframe))
+        keyframe = x.view(nt, frames, c, h, w)[:, self.keyframe_index]
+        if x.device.type == 'cpu':  # oneDNN's 7x7 conv over 3 channels and
+            # the max-pool are several times faster so
+            keyframe = keyframe.contiguous(memory_format=torch.channels_last)
+        out = self.maxpool(self.conv1(keyframe))  # (N * T, 64, H / 4, W / 4)
         if self.use_fmcb:
-            if self.fmcb.runs_stacked(x):  # takes the frames as they are
-                motion = self.fmcb.forward_stacked(x, memory_format=None)
-            else:
-                motion = self.fmcb(
-                    x.reshape(nt * frames, self.in_channels, h, w),
-                    memory_format=None)
-            out = self.fuse(out, motion, memory_format=layout)
-        else:
-            out = out.contiguous(memory_format=layout)
+            motion = self.fmcb(x)  # (N * T, 64, H / 8, W / 8)
+            motion = F.interpolate(motion, size=out.shape[-2:])  # nearest
+            w0, w1 = self.fusion_weights
+            out = w0 * out + w1 * motion
+        out = out.contiguous(memory_format=_layout(x))  # the stages: as x
 
         outs = []
         for i, layer_name in enumerate(self.res_layers):

@@ -1,9 +1,4 @@
-from .hourglass_conv import (HourglassConv, box_means, memory_format_of,
-                             to_channels_last)
-from .pooling import AvgPool2x2
-from .recompute import recompute_derived, register_derived
+from .hourglass_conv import HourglassConv
+from .stacked_hgc import forward_stacked, stacked_weight
 
-__all__ = [
-    'HourglassConv', 'AvgPool2x2', 'box_means', 'memory_format_of',
-    'recompute_derived', 'register_derived', 'to_channels_last'
-]
+__all__ = ['HourglassConv', 'forward_stacked', 'stacked_weight']

@@ -1,8 +1,8 @@
 """Side-by-side speed and memory benchmark of two recognizer configs.
 
-Used by ``tools/benchmark.py`` to time H²CN against MMAction2's own TSM in
-one process: the two models run alternately after a warm-up and every
-measurement is reported as the median of the per-pair ratios, so that a
+The library of ``tools/benchmark.py``, which times H²CN against MMAction2's
+own TSM in one process: the two models run alternately after a warm-up and
+every measurement is reported as the median of the per-pair ratios, so that a
 machine that slows down or speeds up during the run affects both sides alike.
 """
 import gc
@@ -18,8 +18,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from ..models.ops import memory_format_of
-from .complexity import default_input_shape
+from h2cn_mmaction.apis import build_recognizer as _build
+from h2cn_mmaction.utils.complexity import default_input_shape
 
 
 def load_config(config: Union[str, Config],
@@ -45,7 +45,7 @@ def load_config(config: Union[str, Config],
     if num_segments is not None:
         cfg.model.backbone.num_segments = num_segments
         init_default_scope(cfg.get('default_scope', 'mmaction'))
-        from ..engine.checks import model_takes_arg
+        from h2cn_mmaction.engine.checks import model_takes_arg
         if 'num_segments' in cfg.model.cls_head or \
                 model_takes_arg(cfg.model.cls_head.type, 'num_segments'):
             cfg.model.cls_head.num_segments = num_segments
@@ -54,11 +54,9 @@ def load_config(config: Union[str, Config],
 
 def build_recognizer(cfg: Config, device: str = 'cpu',
                      channels_last: bool = False) -> torch.nn.Module:
-    """Build ``cfg.model`` with PyTorch's default random weights on ``device``.
-
-    ``init_weights`` is not called: timing does not depend on the values, and
-    MMAction2 1.1's ``ResNetTSM.init_weights`` fails without pretrained
-    weights.
+    """Build ``cfg.model`` with random weights on ``device``
+    (:func:`h2cn_mmaction.apis.build_recognizer`: no ``init_weights``, no
+    pretrained weights; timing does not depend on the values).
 
     Args:
         cfg (Config): From :func:`load_config`.
@@ -68,10 +66,7 @@ def build_recognizer(cfg: Config, device: str = 'cpu',
     Returns:
         torch.nn.Module: The recognizer.
     """
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    from mmaction.registry import MODELS
-    model = MODELS.build(cfg.model)
-    model.to(device)
+    model = _build(cfg).to(device)
     if channels_last:  # the 2-D convs (HgC's alpha is a 5-D Conv3d weight)
         for module in model.modules():
             if isinstance(module, torch.nn.Conv2d):
@@ -103,7 +98,9 @@ def channels_last_stem(model: torch.nn.Module) -> torch.nn.Module:
 
     def to_cl(module, args):
         x = args[0]
-        layouts.append(memory_format_of(x))
+        layouts.append(torch.channels_last if not x.is_contiguous() and
+                       x.is_contiguous(memory_format=torch.channels_last)
+                       else torch.contiguous_format)
         return (x.contiguous(memory_format=torch.channels_last), ) + args[1:]
 
     def back(module, args, out):
@@ -112,6 +109,37 @@ def channels_last_stem(model: torch.nn.Module) -> torch.nn.Module:
     backbone.conv1.register_forward_pre_hook(to_cl)
     backbone.maxpool.register_forward_hook(back)
     return model
+
+
+def fmcb_per_frame(model: torch.nn.Module) -> torch.nn.Module:
+    """Run the FMCB of ``model`` frame by frame, as the paper draws it
+    (:meth:`HourglassConv.forward`: depthwise convs on every frame, NCHW),
+    instead of as dense convolutions over the stacked frames. The same
+    function (tested), for ``tools/benchmark.py --baseline-form``."""
+    fmcb = model.backbone.fmcb
+
+    def forward(x):
+        n, _, h, w = x.shape
+        x = fmcb.pool(x.reshape(n * fmcb.frames, -1, h, w))
+        x = fmcb.relu(fmcb.bn1(fmcb.hgc1(x)))
+        x = fmcb.relu(fmcb.bn2(fmcb.hgc2(x)))
+        return fmcb.maxpool(fmcb.conv(x))
+
+    fmcb.forward = forward
+    return model
+
+
+def stem_nchw(model: torch.nn.Module) -> torch.nn.Module:
+    """Run the RGB stem of ``model`` in NCHW (ResNetH2CN copies the keyframes
+    channels-last on the CPU), for ``tools/benchmark.py --baseline-form``."""
+    model.backbone.conv1.register_forward_pre_hook(
+        lambda module, args: (args[0].contiguous(), ) + args[1:])
+    return model
+
+
+#: ``--baseline-form`` of ``tools/benchmark.py``: our model with one fast
+#: form replaced by the readable form of the same function.
+BASELINE_FORMS = {'fmcb-per-frame': fmcb_per_frame, 'stem-nchw': stem_nchw}
 
 
 def make_batch(cfg: Config,
@@ -391,9 +419,7 @@ def saved_activation_bytes(model: torch.nn.Module,
     """Bytes of the distinct tensors autograd saves for one training step.
 
     This is the memory a training forward keeps alive until backward
-    (activations), counted exactly, independently of the allocator; tensors
-    kept as recipes (:func:`h2cn_mmaction.models.ops.recompute_derived`)
-    count as the inputs they keep.
+    (activations), counted exactly, independently of the allocator.
 
     Args:
         model (torch.nn.Module): A recognizer.
@@ -413,15 +439,9 @@ def saved_activation_bytes(model: torch.nn.Module,
             storages[ptr] = storage.nbytes()
         return t
 
-    def observe(tensors):
-        for t in tensors:
-            pack(t)
-
-    from ..models.ops.recompute import observe_saved
     model.train()
     model.zero_grad(set_to_none=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            observe_saved(observe):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         losses = model(inputs, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()
