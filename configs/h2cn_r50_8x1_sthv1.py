@@ -1,6 +1,6 @@
 # H²CN ResNet-50, 8 keyframes x 5 frames, Something-Something V1.
 # Inherits MMAction2's TSM-R50 recipe (model, head, optimizer, hooks, runtime)
-# and applies the authors' recipe (DESIGN §5): 60 epochs, lr 0.01 (batch 8),
+# and applies the authors' recipe (their training script): 60 epochs, lr 0.01 (batch 8),
 # steps at 30/45/55, weight decay 5e-4, grad-norm clip 20, dropout 0.5,
 # 240x320 resize + multi-scale crop to 224, left/right-swapping flips.
 _base_ = __import__('h2cn_mmaction.config_utils', fromlist=['_']) \

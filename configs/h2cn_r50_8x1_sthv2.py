@@ -1,5 +1,5 @@
 # H²CN ResNet-50, 8 keyframes x 5 frames, Something-Something V2 (videos).
-# The SSv1 recipe (DESIGN §5) with MMAction2's SSv2 video lists.
+# The SSv1 recipe with MMAction2's SSv2 video lists.
 _base_ = ['./h2cn_r50_8x1_sthv1.py']
 
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402

@@ -139,6 +139,107 @@ def cfg_options(opts):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
 
 
+#: The left/right mirror classes of Something-Something V1 and V2.
+MIRRORS = {
+    'Turning the camera left while filming something':
+    'Turning the camera right while filming something',
+    'Pushing something from left to right':
+    'Pushing something from right to left',
+    'Pulling something from left to right':
+    'Pulling something from right to left',
+}
+MIRRORS.update({b: a for a, b in MIRRORS.items()})
+
+
+def load_metafile():
+    """``configs/metafile.yml``, found through ``model-index.yml``."""
+    import yaml
+    with open(osp.join(ROOT, 'model-index.yml')) as f:
+        (path, ) = yaml.safe_load(f)['Import']
+    with open(osp.join(ROOT, path)) as f:
+        return yaml.safe_load(f)
+
+
+def metafile_flops(config):
+    """The metafile's FLOPs of ``config`` (a path under ROOT), in G, or None
+    when the config is not in it."""
+    models = {m['Name']: m for m in load_metafile()['Models']}
+    model = models.get(osp.splitext(osp.basename(config))[0])
+    return None if model is None else float(
+        model['Metadata']['FLOPs'].rstrip('G'))
+
+
+def tiny_recognizer(depth=18, segments=4, frames=5, num_classes=6,
+                     **backbone):
+    """A small RecognizerH2CN (R18, 4 keyframes, 6 classes by default)
+    with a TSM head."""
+    from mmaction.registry import MODELS
+    in_channels = 512 if depth in (18, 34) else 2048
+    return MODELS.build(
+        dict(
+            type='RecognizerH2CN',
+            backbone=dict(
+                type='ResNetH2CN',
+                depth=depth,
+                num_segments=segments,
+                frames_per_segment=frames,
+                **backbone),
+            cls_head=dict(
+                type='TSMHead',
+                num_classes=num_classes,
+                in_channels=in_channels,
+                num_segments=segments,
+                average_clips='prob'),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                format_shape='NCHW')))
+
+
+def compile_blocks():
+    """An HgC, an FMCB and a CMCB, initialised, with an input each:
+    ``[(name, module, x), ...]``."""
+    import torch
+    from h2cn_mmaction.models import CMCB, FMCB, HourglassConv
+    torch.manual_seed(0)
+    hgc = HourglassConv(4, num_segments=4, kernel_size=3, slope=2)
+    fmcb = FMCB(slope=4)
+    fmcb.init_weights()
+    cmcb = CMCB(32, num_segments=4)
+    cmcb.init_weights()
+    return [
+        ('hgc', hgc, torch.randn(8, 4, 9, 9)),
+        ('fmcb', fmcb, torch.randn(2, 15, 32, 32)),
+        ('cmcb', cmcb, torch.randn(8, 32, 7, 7)),
+    ]
+
+
+def assert_compiled_matches_eager(fn, x, backend=None, out_tol=None,
+                                  grad_tol=None):
+    """``torch.compile(fn, fullgraph=True)`` gives ``fn``'s output and the
+    same gradients for ``x`` and the parameters of ``fn``'s module.
+    ``out_tol`` / ``grad_tol``: ``dict(rtol=..., atol=...)`` (default:
+    ``assert_close``'s own)."""
+    import torch
+    torch._dynamo.reset()
+    kwargs = {} if backend is None else dict(backend=backend)
+    compiled = torch.compile(fn, fullgraph=True, **kwargs)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    out, ref = compiled(x1), fn(x2)
+    torch.testing.assert_close(out, ref, **(out_tol or {}))
+    g = torch.randn_like(ref)
+    params = list(getattr(fn, '__self__', fn).parameters())
+    got = torch.autograd.grad(out, [x1] + params, g, allow_unused=True)
+    want = torch.autograd.grad(ref, [x2] + params, g, allow_unused=True)
+    for a, b in zip(got, want):
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b, **(grad_tol or {}))
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmaction_scope():
     import h2cn_mmaction  # noqa: F401

@@ -137,8 +137,8 @@ def bench_models(args, segments):
         mmaction_config(TSM), segments)
     res = dict(segments=segments)
     models = dict(
-        ours=bm.build_recognizer(ours, args.device, args.channels_last),
-        tsm=bm.build_recognizer(base, args.device, args.channels_last))
+        ours=bm.build_model(ours, args.device, args.channels_last),
+        tsm=bm.build_model(base, args.device, args.channels_last))
     if args.baseline_form:  # the same weights, one form replaced
         models['tsm'].load_state_dict(models['ours'].state_dict())
         bm.BASELINE_FORMS[args.baseline_form](models['tsm'])

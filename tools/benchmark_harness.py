@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from h2cn_mmaction.apis import build_recognizer as _build
+from h2cn_mmaction.models.blocks.gated_product import observe_saved
 from h2cn_mmaction.utils.complexity import default_input_shape
 
 
@@ -36,7 +37,7 @@ def load_config(config: Union[str, Config],
             config's.
 
     Returns:
-        Config: A copy ready for :func:`build_recognizer`.
+        Config: A copy ready for :func:`build_model`.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else \
         config.copy()
@@ -52,7 +53,7 @@ def load_config(config: Union[str, Config],
     return cfg
 
 
-def build_recognizer(cfg: Config, device: str = 'cpu',
+def build_model(cfg: Config, device: str = 'cpu',
                      channels_last: bool = False) -> torch.nn.Module:
     """Build ``cfg.model`` with random weights on ``device``
     (:func:`h2cn_mmaction.apis.build_recognizer`: no ``init_weights``, no
@@ -432,16 +433,23 @@ def saved_activation_bytes(model: torch.nn.Module,
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages = {}
 
+    def count(tensors):
+        for t in tensors:
+            storage = t.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr not in params:
+                storages[ptr] = storage.nbytes()
+
     def pack(t):
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in params:
-            storages[ptr] = storage.nbytes()
+        count((t, ))
         return t
 
     model.train()
     model.zero_grad(set_to_none=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    # the backbone's own saved-tensor hooks (the CMCB products kept as
+    # their factors) report what they keep through observe_saved
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            observe_saved(count):
         losses = model(inputs, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()
@@ -462,7 +470,7 @@ def _peak_rss_worker(cfg_dict, batch_size, size, threads, queue):
         torch.set_num_threads(threads)
         import h2cn_mmaction  # noqa: F401  (registers our modules)
         cfg = Config(cfg_dict)
-        model = build_recognizer(cfg)
+        model = build_model(cfg)
         inputs, samples = make_batch(cfg, batch_size, size)
         step = make_step(model, inputs, samples, 'train')
         gc.collect()
@@ -500,7 +508,7 @@ def peak_train_memory(cfg: Config,
         int: Peak bytes.
     """
     if device.startswith('cuda'):
-        model = build_recognizer(cfg, device)
+        model = build_model(cfg, device)
         inputs, samples = make_batch(cfg, batch_size, size, device)
         step = make_step(model, inputs, samples, 'train', device)
         step()  # allocate the gradients once

@@ -1,6 +1,6 @@
 """Run ``tools/train.py`` so that it stops for good in a checkpoint write.
 
-Used by ``tests/test_crash_resume.py``, which SIGKILLs the process once it
+Used by ``tests/engine/test_crash_resume.py``, which SIGKILLs the process once it
 is stuck::
 
     python tests/helpers/crash_train.py TARGET MARKER -- CONFIG [train.py args]

@@ -1,6 +1,6 @@
 """A stand-in for Slurm's ``srun`` (one node) and ``scontrol show hostname``.
 
-``tests/test_tools.py`` puts shims named ``srun`` and ``scontrol`` that run
+``tests/tools/test_tools.py`` puts shims named ``srun`` and ``scontrol`` that run
 this file on ``PATH`` to run ``tools/slurm_*.sh`` without a cluster::
 
     srun -p PART --job-name=J [--gres=G] --ntasks=N --ntasks-per-node=N \\

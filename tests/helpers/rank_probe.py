@@ -1,7 +1,7 @@
 """A hook recording what each rank of a (distributed) run trained and saw.
 
 Imported through ``custom_imports`` by the configs that
-``tests/test_tools.py`` writes for ``tools/dist_train.sh`` (with this folder
+``tests/tools/test_tools.py`` writes for ``tools/dist_train.sh`` (with this folder
 on ``PYTHONPATH``). Every rank writes ``OUT_DIR/rank{R}.json``:
 
 * ``rank``, ``world_size``;

@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from ...engine.errors import ConfigCheckError
 from ..arguments import ArgumentError, is_int
 from ..blocks import CMCB, FMCB, CMCBWrapper
+from ..blocks.gated_product import keep_products_as_factors
 from .resnet_weights import load_resnet_weights
 
 
@@ -227,8 +228,10 @@ class ResNetH2CN(ResNetTSM):
         out = out.contiguous(memory_format=_layout(x))  # the stages: as x
 
         outs = []
-        for i, layer_name in enumerate(self.res_layers):
-            out = getattr(self, layer_name)(out)
-            if i in self.out_indices:
-                outs.append(out)
+        # the CMCBs' gated features are kept for backward as their factors
+        with keep_products_as_factors():
+            for i, layer_name in enumerate(self.res_layers):
+                out = getattr(self, layer_name)(out)
+                if i in self.out_indices:
+                    outs.append(out)
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -11,6 +11,7 @@ from mmcv.cnn import ConvModule
 
 from ..arguments import check_arg, is_int
 from ..ops import HourglassConv, forward_stacked
+from .gated_product import gated_product
 
 
 class FMCB(nn.Module):
@@ -252,7 +253,7 @@ class CMCB(nn.Module):
         y = self.bn1(self.conv1(x))  # (N * T, C / 16, H, W)
         y = self.hgc(y).mean((2, 3), keepdim=True)  # (N * T, C / 16, 1, 1)
         gate = torch.sigmoid(self.bn2(self.conv2(y)))  # (N * T, C, 1, 1)
-        return x * gate
+        return gated_product(x, gate)  # kept for backward as (x, gate)
 
 
 class CMCBWrapper(nn.Module):

@@ -3,48 +3,11 @@
 import pytest
 import torch
 
-from h2cn_mmaction.models import CMCB, FMCB, HourglassConv, ResNetH2CN
+from conftest import assert_compiled_matches_eager, compile_blocks
+from h2cn_mmaction.models import HourglassConv, ResNetH2CN
 
 
-def _blocks():
-    torch.manual_seed(0)
-    hgc = HourglassConv(4, num_segments=4, kernel_size=3, slope=2)
-    fmcb = FMCB(slope=4)
-    fmcb.init_weights()
-    cmcb = CMCB(32, num_segments=4)
-    cmcb.init_weights()
-    return [
-        ('hgc', hgc, torch.randn(8, 4, 9, 9)),
-        ('fmcb', fmcb, torch.randn(2, 15, 32, 32)),
-        ('cmcb', cmcb, torch.randn(8, 32, 7, 7)),
-    ]
-
-
-def assert_compiled_matches_eager(fn, x, backend=None, out_tol=None,
-                                  grad_tol=None):
-    """``torch.compile(fn, fullgraph=True)`` gives ``fn``'s output and the
-    same gradients for ``x`` and the parameters of ``fn``'s module.
-    ``out_tol`` / ``grad_tol``: ``dict(rtol=..., atol=...)`` (default:
-    ``assert_close``'s own)."""
-    torch._dynamo.reset()
-    kwargs = {} if backend is None else dict(backend=backend)
-    compiled = torch.compile(fn, fullgraph=True, **kwargs)
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    out, ref = compiled(x1), fn(x2)
-    torch.testing.assert_close(out, ref, **(out_tol or {}))
-    g = torch.randn_like(ref)
-    params = list(getattr(fn, '__self__', fn).parameters())
-    got = torch.autograd.grad(out, [x1] + params, g, allow_unused=True)
-    want = torch.autograd.grad(ref, [x2] + params, g, allow_unused=True)
-    for a, b in zip(got, want):
-        if b is None:
-            assert a is None
-        else:
-            torch.testing.assert_close(a, b, **(grad_tol or {}))
-
-
-@pytest.mark.parametrize('name,fn,x', _blocks(), ids=lambda v: v
+@pytest.mark.parametrize('name,fn,x', compile_blocks(), ids=lambda v: v
                          if isinstance(v, str) else '')
 def test_compile_fullgraph_matches_eager(name, fn, x):
     assert_compiled_matches_eager(fn, x, backend='aot_eager')

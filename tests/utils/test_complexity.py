@@ -5,10 +5,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, metafile_flops
 from h2cn_mmaction.config_utils import mmaction_config
 from h2cn_mmaction.utils import model_complexity
-from test_metafile import metafile_flops
 
 TSM = mmaction_config(
     'recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')

@@ -7,12 +7,11 @@ import uuid
 import pytest
 from mmengine.config import Config
 
-from conftest import ROOT
+from conftest import MIRRORS, ROOT
 from h2cn_mmaction.datasets import (flip_label_map, label_map_file,
                                     load_label_map, mirror_name)
 from h2cn_mmaction.engine import (ConfigCheckError, check_config,
                                   check_datasets, check_flip_label_map)
-from test_configs import MIRRORS
 
 FIXTURE_MAPS = osp.join(osp.dirname(ROOT), 'shared', 'fixtures',
                         'label_maps')

@@ -76,7 +76,7 @@ LAYOUTS = {
 
 def assert_loaded(backbone, state):
     """Every conv/BN tensor of the ResNet equals the source; the FMCB 7x7
-    conv starts as the stem averaged over RGB (DESIGN §2)."""
+    conv starts as the stem averaged over RGB, as the authors initialise it."""
     count = 0
     for key, value in backbone.state_dict().items():
         plain = re.sub(r'\.net(?=\.)', '', key)

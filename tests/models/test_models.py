@@ -7,32 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from conftest import tiny_recognizer
 from h2cn_mmaction.models import CMCB, FMCB, CMCBWrapper, ResNetH2CN
-
-
-def build_recognizer(depth=18, segments=4, frames=5, num_classes=6,
-                     **backbone):
-    in_channels = 512 if depth in (18, 34) else 2048
-    return MODELS.build(
-        dict(
-            type='RecognizerH2CN',
-            backbone=dict(
-                type='ResNetH2CN',
-                depth=depth,
-                num_segments=segments,
-                frames_per_segment=frames,
-                **backbone),
-            cls_head=dict(
-                type='TSMHead',
-                num_classes=num_classes,
-                in_channels=in_channels,
-                num_segments=segments,
-                average_clips='prob'),
-            data_preprocessor=dict(
-                type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                format_shape='NCHW')))
 
 
 # ----------------------------------------------------------------- FMCB
@@ -334,7 +310,7 @@ def test_backbone_bad_input():
 def test_recognizer_train_and_predict():
     from mmaction.structures import ActionDataSample
     torch.manual_seed(0)
-    model = build_recognizer(segments=4)
+    model = tiny_recognizer(segments=4)
     model.init_weights()
     samples = [ActionDataSample().set_gt_labels(i) for i in (1, 4)]
     data = dict(
@@ -355,7 +331,7 @@ def test_recognizer_train_and_predict():
 def test_recognizer_multi_view_average():
     """V views in one sample == the average of the views' probabilities."""
     torch.manual_seed(0)
-    model = build_recognizer(segments=2).eval()
+    model = tiny_recognizer(segments=2).eval()
     views = torch.randn(1, 3 * 10, 3, 32, 32)
     with torch.no_grad():
         scores, _ = model.extract_feat(views, stage='head', test_mode=True)
@@ -382,7 +358,7 @@ def test_fuse_conv_bn_keeps_the_predictions(channels_last):
     CPU, the conv module for a channels-last model)."""
     from mmcv.cnn import fuse_conv_bn
     torch.manual_seed(0)
-    model = build_recognizer(segments=4).double()
+    model = tiny_recognizer(segments=4).double()
     model.init_weights()
     for module in model.modules():  # BatchNorms that are not the identity
         if isinstance(module, nn.BatchNorm2d):
@@ -408,7 +384,7 @@ def test_fuse_conv_bn_keeps_the_predictions(channels_last):
 
 
 def test_recognizer_wrong_frame_count():
-    model = build_recognizer(segments=4)
+    model = tiny_recognizer(segments=4)
     with pytest.raises(ValueError) as err:
         model.extract_feat(torch.randn(1, 16, 3, 32, 32))
     msg = str(err.value)

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
 
-from conftest import ROOT
+from conftest import MIRRORS, ROOT
 
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
@@ -80,16 +80,6 @@ def test_sthv1_recipe():
 
 
 SS_CONFIGS = [p for p in CONFIGS if 'sthv' in p]
-#: The left/right mirror classes of Something-Something V1 and V2.
-MIRRORS = {
-    'Turning the camera left while filming something':
-    'Turning the camera right while filming something',
-    'Pushing something from left to right':
-    'Pushing something from right to left',
-    'Pulling something from left to right':
-    'Pulling something from right to left',
-}
-MIRRORS.update({b: a for a, b in MIRRORS.items()})
 
 
 @pytest.mark.parametrize('path', SS_CONFIGS)

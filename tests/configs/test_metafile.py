@@ -5,32 +5,16 @@ import os
 import os.path as osp
 
 import pytest
-import yaml
 from mmengine.config import Config
 
-from conftest import ROOT
+from conftest import ROOT, load_metafile
 from h2cn_mmaction.utils.complexity import default_input_shape
 
 DATASETS = {'SthV1': 'sthv1', 'SthV2': 'sthv2', 'Kinetics-400': 'kinetics400'}
 
 
-def load_metafile():
-    with open(osp.join(ROOT, 'model-index.yml')) as f:
-        (path, ) = yaml.safe_load(f)['Import']
-    with open(osp.join(ROOT, path)) as f:
-        return yaml.safe_load(f)
-
-
 METAFILE = load_metafile()
 MODELS = {m['Name']: m for m in METAFILE['Models']}
-
-
-def metafile_flops(config):
-    """The metafile's FLOPs of ``config`` (a path under ROOT), in G, or None
-    when the config is not in it."""
-    model = MODELS.get(osp.splitext(osp.basename(config))[0])
-    return None if model is None else float(
-        model['Metadata']['FLOPs'].rstrip('G'))
 
 
 def test_the_six_paper_configs_and_nothing_else():
@@ -93,7 +77,7 @@ def test_metadata_matches_the_config(name, built):
 def test_flops_follow_backbone_and_input(built):
     """get_flops counts the backbone on one 224x224 view: configs with the
     same backbone (module by module) and view share the FLOPs that
-    tests/test_complexity.py measures for the SSv1 ones."""
+    tests/utils/test_complexity.py measures for the SSv1 ones."""
     seen = {}
     for name, (cfg, _, backbone) in built.items():
         key = (backbone, default_input_shape(cfg))

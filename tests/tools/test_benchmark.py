@@ -10,13 +10,17 @@ import torch
 from conftest import ROOT, load_synthetic, load_tool
 
 bm = load_tool('benchmark').bm  # tools/benchmark_harness.py
+#: The demo's R18 configs on both sides: the tool's code paths at a
+#: fraction of the R50s' cost.
+R18 = ['--config', osp.join(ROOT, 'configs', 'demo', 'h2cn_r18_synthetic.py'),
+       '--baseline', osp.join(ROOT, 'configs', 'demo', 'tsm_r18_synthetic.py')]
 
 
 def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     tool = load_tool('benchmark')
     # 16 keyframes on both sides (TSMHead's num_segments too), channels-last
-    res = tool.main([
+    res = tool.main(R18 + [
         '--segments', '16', '--size', '32', '--repeats', '1', '--warmup',
         '0', '--skip', 'memory', 'pipeline', '--channels-last', '--profile',
         '--out', str(out)
@@ -60,9 +64,9 @@ def test_compile_compiles_both_backbones(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, 'compile', eager_compile)
     torch._dynamo.reset()
-    res = tool.main(['--segments', '8', '--size', '32', '--repeats', '1',
-                     '--warmup', '1', '--skip', 'train', 'memory', 'pipeline',
-                     '--compile'])
+    res = tool.main(R18 + [
+        '--segments', '8', '--size', '32', '--repeats', '1', '--warmup', '1',
+        '--skip', 'train', 'memory', 'pipeline', '--compile'])
     assert sorted(compiled) == ['ResNetH2CN', 'ResNetTSM']
     assert res['runs'][0]['inference']['ratio'] > 0
     for extra in (['--skip', 'pipeline'], ['--skip', 'memory', '--profile']):
@@ -73,9 +77,10 @@ def test_compile_compiles_both_backbones(tmp_path, monkeypatch):
 def test_processes_report_the_median_of_fresh_processes(tmp_path, capsys):
     tool = load_tool('benchmark')
     out = tmp_path / 'bench.json'
-    res = tool.main(['--segments', '8', '--size', '32', '--repeats', '1',
-                     '--warmup', '0', '--skip', 'train', 'memory', 'pipeline',
-                     '--processes', '2', '--out', str(out)])
+    res = tool.main(R18 + [
+        '--segments', '8', '--size', '32', '--repeats', '1', '--warmup', '0',
+        '--skip', 'train', 'memory', 'pipeline', '--processes', '2', '--out',
+        str(out)])
     saved = json.loads(out.read_text())
     assert saved['processes'] == 2 and saved['runs'] == res['runs']
     run, = saved['runs']
@@ -177,7 +182,7 @@ def test_channels_last_stem_keeps_the_function_and_the_layout():
     tool = load_tool('benchmark')
     cfg = bm.load_config(mmaction_config(tool.TSM), 8)
     torch.manual_seed(0)
-    model = bm.build_recognizer(cfg).eval()
+    model = bm.build_model(cfg).eval()
     inputs, _ = bm.make_batch(cfg, 1, 32)
     with torch.no_grad():
         want = model(inputs, mode='tensor', stage='head')
@@ -204,8 +209,8 @@ def test_baseline_forms_keep_the_function(form):
     cfg = bm.load_config(osp.join(ROOT, 'configs', 'h2cn_r50_8x1_sthv2.py'),
                          2)
     torch.manual_seed(0)
-    model = bm.build_recognizer(cfg).eval()
-    readable = bm.build_recognizer(cfg).eval()
+    model = bm.build_model(cfg).eval()
+    readable = bm.build_model(cfg).eval()
     readable.load_state_dict(model.state_dict())
     bm.BASELINE_FORMS[form](readable)
     seen = []  # the readable form runs: HgC frame by frame, an NCHW stem

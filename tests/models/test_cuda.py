@@ -3,7 +3,7 @@ bfloat16), channels-last inputs, CUDA graph capture and ``torch.compile``
 with Inductor.
 
 Skipped where no CUDA device is present (CI); run on a lent GPU with
-``pytest tests/test_cuda.py``.
+``pytest tests/models/test_cuda.py``.
 """
 import copy
 
@@ -12,8 +12,8 @@ import torch
 
 from h2cn_mmaction.models import ResNetH2CN
 
-from test_compile_amp import _blocks, assert_compiled_matches_eager
-from test_models import build_recognizer
+from conftest import (assert_compiled_matches_eager, compile_blocks,
+                      tiny_recognizer)
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA device')
@@ -57,7 +57,7 @@ def _no_dropout(model):
 
 def test_recognizer_cuda_matches_cpu():
     torch.manual_seed(0)
-    model = _no_dropout(build_recognizer(depth=18, segments=4))
+    model = _no_dropout(tiny_recognizer(depth=18, segments=4))
     model.init_weights()
     inputs, samples = _recognizer_batch()
     model.train()
@@ -128,7 +128,7 @@ def test_amp_training_step(dtype=torch.float16):
     top-k accuracy of the loss with numpy, which has no bfloat16, so a
     bfloat16 loss step fails there for every recognizer.)"""
     torch.manual_seed(0)
-    model = build_recognizer(depth=18, segments=4).cuda()
+    model = tiny_recognizer(depth=18, segments=4).cuda()
     model.init_weights()
     model.train()
     inputs, samples = _recognizer_batch()
@@ -170,7 +170,7 @@ def test_backbone_trains_under_bfloat16():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
-@pytest.mark.parametrize('name,fn,cpu_input', _blocks(), ids=lambda v: v
+@pytest.mark.parametrize('name,fn,cpu_input', compile_blocks(), ids=lambda v: v
                          if isinstance(v, str) else '')
 def test_inductor_fullgraph_matches_eager(name, fn, cpu_input):
     module = getattr(fn, '__self__', fn).cuda()
@@ -206,7 +206,7 @@ def test_cuda_graph_capture_matches_eager():
     from conftest import load_tool
     make_step = load_tool('benchmark').bm.make_step
     torch.manual_seed(0)
-    model = build_recognizer(depth=18, segments=4).cuda().eval()
+    model = tiny_recognizer(depth=18, segments=4).cuda().eval()
     model.init_weights()
     inputs, samples = _recognizer_batch()
     static = inputs.cuda()

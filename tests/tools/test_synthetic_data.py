@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ROOT as CONFTEST_ROOT
 from conftest import load_synthetic
 
 synthetic = load_synthetic()
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(CONFTEST_ROOT)
 CLI = ROOT / 'tools' / 'data' / 'generate_synthetic.py'
 
 # Small, CI-sized dataset: 2 pairs (4 classes) x (2 + 1 + 1) videos.
