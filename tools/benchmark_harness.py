@@ -15,7 +15,6 @@ from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -122,7 +121,7 @@ def fmcb_per_frame(model: torch.nn.Module) -> torch.nn.Module:
 
     def forward(x):
         n, _, h, w = x.shape
-        x = F.avg_pool2d(x.reshape(n * fmcb.frames, -1, h, w), 2)
+        x = fmcb.pool(x.reshape(n * fmcb.frames, -1, h, w))
         x = fmcb.relu(fmcb.bn1(fmcb.hgc1(x)))
         x = fmcb.relu(fmcb.bn2(fmcb.hgc2(x)))
         return fmcb.maxpool(fmcb.conv(x))

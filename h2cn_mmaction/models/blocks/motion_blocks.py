@@ -57,6 +57,7 @@ class FMCB(nn.Module):
         self.in_channels = in_channels
         self.frames = frames
         mid_channels = in_channels * channel_multiplier
+        self.pool = nn.AvgPool2d(2)
         self.hgc1 = HourglassConv(
             in_channels,
             num_segments=frames,
@@ -147,49 +148,12 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        x = avg_pool_2x2(x).contiguous(memory_format=torch.channels_last)
+        x = self.pool(x).contiguous(memory_format=torch.channels_last)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
         x = self.relu(_over_frames(self.bn1, x, frames=3))
         x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
         x = self.relu(self.bn2(x))
         return self.maxpool(self.conv(x))  # (N * T, 64, H / 8, W / 8)
-
-
-def avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
-    """``nn.AvgPool2d(2)(x)`` as two strided additions and a scaling: it
-    reads the input once, several times faster than ``avg_pool2d`` on CPUs.
-    A trailing odd row or column is dropped, as ``nn.AvgPool2d(2)`` drops it.
-
-    Args:
-        x (torch.Tensor): ``(N, C, H, W)``.
-
-    Returns:
-        torch.Tensor: ``(N, C, H // 2, W // 2)``.
-    """
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    rows = x[..., 0:h:2, :w] + x[..., 1:h:2, :w]
-    return (rows[..., 0::2] + rows[..., 1::2]).mul_(0.25)
-
-
-def conv1x1(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a bias-free ``1x1`` conv; on the CPU, for an NCHW
-    input, as a batched matrix product: oneDNN reorders the whole input of a
-    convolution with as few output channels as the CMCB's ``C / 16``, which
-    costs several times the product itself.
-
-    Args:
-        conv (nn.Conv2d): A ``1x1`` convolution without bias.
-        x (torch.Tensor): ``(N, C, H, W)``.
-
-    Returns:
-        torch.Tensor: ``(N, C', H, W)``.
-    """
-    if x.device.type != 'cpu' or not x.is_contiguous() or \
-            conv.bias is not None:
-        return conv(x)
-    n, c, h, w = x.shape
-    weight = conv.weight.view(1, -1, c).expand(n, -1, c)
-    return torch.bmm(weight, x.view(n, c, h * w)).view(n, -1, h, w)
 
 
 def _over_frames(bn: nn.Module, x: torch.Tensor,
@@ -286,7 +250,7 @@ class CMCB(nn.Module):
         Returns:
             torch.Tensor: ``(N * T, C, H, W)``, ``x`` times the gate.
         """
-        y = self.bn1(conv1x1(self.conv1, x))  # (N * T, C / 16, H, W)
+        y = self.bn1(self.conv1(x))  # (N * T, C / 16, H, W)
         y = self.hgc(y).mean((2, 3), keepdim=True)  # (N * T, C / 16, 1, 1)
         gate = torch.sigmoid(self.bn2(self.conv2(y)))  # (N * T, C, 1, 1)
         return gated_product(x, gate)  # kept for backward as (x, gate)
