@@ -40,10 +40,10 @@ def test_models_side_by_side_writes_json_and_table(tmp_path, capsys):
         assert run[mode]['profile']['ours']['count'] > \
             run[mode]['profile']['tsm']['count']
         assert len(run[mode]['profile']['ours']['top']) == 5
-        # forward time of our blocks: one FMCB, a CMCB in each of the 16
-        # bottlenecks of the R50
+        # forward time of our blocks: one FMCB, a CMCB in each of the 8
+        # basic blocks of the R18
         blocks = run[mode]['profile']['ours']['blocks']
-        assert blocks['FMCB']['calls'] == 1 and blocks['CMCB']['calls'] == 16
+        assert blocks['FMCB']['calls'] == 1 and blocks['CMCB']['calls'] == 8
         assert 0 < blocks['CMCB']['ms'] < run[mode]['ours_ms'] * 5
     table = tool.markdown_table(saved)
     assert table.splitlines()[0] == '| T | measure | H2CN | TSM | H2CN / TSM |'
