@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.h2cn-installed
+# test files spread over this many processes (pytest-xdist; a file's tests
+# share its fixtures, so they stay in one process)
+TEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: test demo env clean
@@ -19,7 +22,7 @@ $(STAMP): requirements/ci.txt setup.py requirements/runtime.txt
 	touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) tools/run_demo.py

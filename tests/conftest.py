@@ -9,6 +9,15 @@ import uuid
 import cv2  # noqa: F401  isort:skip
 import pytest
 
+if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
+    # `make test` runs the files in parallel processes (pytest-xdist): each
+    # process, and each tool it starts, gets its share of the cores
+    _threads = max(1, (os.cpu_count() or 1) //
+                   int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
+    os.environ.setdefault('OMP_NUM_THREADS', str(_threads))
+    import torch
+    torch.set_num_threads(_threads)
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FIXTURES = os.environ.get(
     'H2CN_OFFICIAL_FIXTURES',

@@ -74,6 +74,55 @@ def test_fmcb_matches_its_definition(layout, agg):
                                    rtol=1e-10, atol=1e-10)
 
 
+def test_bn_over_frames_is_the_same_in_both_layouts():
+    """bn1 of the FMCB over the C channels of 3 stacked frames: NCHW (the
+    CPU) and channels-last (CUDA) give the BatchNorm of the frames laid out
+    as (N * 3, C, H, W), values, gradients and running statistics."""
+    from h2cn_mmaction.models.blocks.motion_blocks import _over_frames
+    torch.manual_seed(0)
+    x = torch.randn(4, 3 * 5, 6, 7, dtype=torch.float64)
+    g = torch.randn_like(x)
+    bn = nn.BatchNorm2d(5).double()
+    nn.init.normal_(bn.weight)
+    want_x = x.clone().requires_grad_(True)
+    want = bn(want_x.view(12, 5, 6, 7)).view(4, 15, 6, 7)
+    want_grads = torch.autograd.grad(want, [want_x, bn.weight], g)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        twin = nn.BatchNorm2d(5).double()
+        twin.weight.data.copy_(bn.weight.data)
+        got_x = x.contiguous(memory_format=layout).requires_grad_(True)
+        got = _over_frames(twin, got_x, frames=3)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        for a, b in zip(want_grads,
+                        torch.autograd.grad(got, [got_x, twin.weight], g)):
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+        for a, b in zip(bn.buffers(), twin.buffers()):
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_cmcb_gates_in_place_only_inside_its_wrapper_without_autograd():
+    """In inference the wrapper's CMCB multiplies conv1's new output in
+    place (the same values as out of place); a CMCB called directly, or
+    with autograd on, leaves its input as it was."""
+    torch.manual_seed(0)
+    net = nn.Conv2d(8, 8, 1)
+    cmcb = CMCB(8, num_segments=4, reduction=4)
+    cmcb.init_weights()
+    wrapper = CMCBWrapper(net, cmcb).eval()
+    x = torch.randn(8, 8, 5, 5)
+    with torch.no_grad():
+        y = net(x)
+        kept = y.clone()
+        want = cmcb(y)
+        assert torch.equal(y, kept)  # called directly: not in place
+        got = wrapper(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    y = net(x)  # autograd on
+    out = cmcb(y, inplace=True)
+    assert out.data_ptr() != y.data_ptr()
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+
+
 def test_fmcb_init_follows_the_authors():
     stem = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
     fmcb = FMCB(slope=4)
@@ -134,14 +183,17 @@ def test_cmcb_matches_its_definition(agg, train):
     cmcb = CMCB(64, num_segments=4, spatial_agg=agg).double()
     cmcb.init_weights()
     cmcb.train(train)
+    twin = copy.deepcopy(cmcb)
     x = torch.randn(8, 64, 9, 7, dtype=torch.float64, requires_grad=True)
-    ref = _cmcb_by_definition(copy.deepcopy(cmcb), x)
+    ref = _cmcb_by_definition(twin, x)
     out = cmcb(x)
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
     g = torch.randn_like(out)
-    torch.testing.assert_close(
-        torch.autograd.grad(out, x, g)[0],
-        torch.autograd.grad(ref, x, g)[0], rtol=1e-10, atol=1e-12)
+    # the input and every parameter (the HgC's alpha and f included)
+    grads = [torch.autograd.grad(y, [x] + list(m.parameters()), g)
+             for y, m in ((out, cmcb), (ref, twin))]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_cmcb_structure():

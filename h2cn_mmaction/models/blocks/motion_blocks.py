@@ -131,10 +131,10 @@ class FMCB(nn.Module):
         The frames of a segment stay stacked as channels and each hourglass
         layer is one dense convolution over them
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
-        channels), channels-last, where oneDNN and cuDNN run it (and the
-        BatchNorms over 3 and 9 channels) fast. ``bn1`` normalises each of
-        the ``C`` channels over the 3 frames that the first layer outputs,
-        which channels-last lie next to each other (:func:`_over_frames`).
+        channels). The two layers and their BatchNorms over 3 and 9
+        channels run NCHW on the CPU and channels-last on CUDA, where each
+        is the faster (:func:`_over_frames`); the ``7x7`` conv and the
+        max-pool over 64 channels run channels-last on both.
 
         Args:
             x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
@@ -148,22 +148,26 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        x = self.pool(x).contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if x.is_cuda else torch.contiguous_format
+        x = self.pool(x).contiguous(memory_format=layout)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
         x = self.relu(_over_frames(self.bn1, x, frames=3))
         x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
         x = self.relu(self.bn2(x))
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.maxpool(self.conv(x))  # (N * T, 64, H / 8, W / 8)
 
 
 def _over_frames(bn: nn.Module, x: torch.Tensor,
                  frames: int) -> torch.Tensor:
-    """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` channels-last
-    maps (channels frame-major), each channel pooled over the frames: on
-    the view ``(N, C, H, W * frames)`` (channels-last too), which holds the
-    same values."""
+    """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` maps (channels
+    frame-major), each channel pooled over the frames: on a view that holds
+    the same values, ``(N * frames, C, H, W)`` for NCHW maps and
+    ``(N, C, H, W * frames)`` (channels-last too) for channels-last ones."""
     n, fc, h, w = x.shape
     c = fc // frames
+    if x.is_contiguous():
+        return bn(x.view(n * frames, c, h, w)).view(n, fc, h, w)
     out = bn(x.permute(0, 2, 3, 1).reshape(n, h, w * frames, c).permute(
         0, 3, 1, 2))
     return out.permute(0, 2, 3, 1).reshape(n, h, w, fc).permute(0, 3, 1, 2)
@@ -241,19 +245,27 @@ class CMCB(nn.Module):
         if self.zero_init_gate:
             nn.init.zeros_(self.bn2.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         """Gate the channels of ``x``.
 
         Args:
             x (torch.Tensor): ``(N * T, C, H, W)`` features.
+            inplace (bool): Multiply ``x`` in place when autograd is off
+                (inference): no new feature map is allocated. Defaults to
+                False.
 
         Returns:
             torch.Tensor: ``(N * T, C, H, W)``, ``x`` times the gate.
         """
         y = self.bn1(self.conv1(x))  # (N * T, C / 16, H, W)
-        y = self.hgc(y).mean((2, 3), keepdim=True)  # (N * T, C / 16, 1, 1)
+        # HgC, then global average pooling: the mean taken between the HgC's
+        # spatial and temporal halves (all linear), which spares the HgC's
+        # full-resolution output
+        means = [a.mean((2, 3), keepdim=True) for a in self.hgc.aggregate(y)]
+        y = self.hgc.combine(means)  # (N * T, C / 16, 1, 1)
         gate = torch.sigmoid(self.bn2(self.conv2(y)))  # (N * T, C, 1, 1)
-        return gated_product(x, gate)  # kept for backward as (x, gate)
+        # kept for backward as (x, gate); in inference, x * gate in place
+        return gated_product(x, gate, inplace)
 
 
 class CMCBWrapper(nn.Module):
@@ -274,5 +286,6 @@ class CMCBWrapper(nn.Module):
         self.cmcb = cmcb
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``cmcb(net(x))``."""
-        return self.cmcb(self.net(x))
+        """``cmcb(net(x))``; ``net``'s output is new, so the CMCB may gate it
+        in place."""
+        return self.cmcb(self.net(x), inplace=True)

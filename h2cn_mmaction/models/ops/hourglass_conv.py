@@ -167,21 +167,49 @@ class HourglassConv(nn.Module):
         Returns:
             torch.Tensor: ``(N * T_out, C * m, H, W)``.
         """
-        n = self.clips(x)
-        _, c, h, w = x.shape
+        return self.combine(self.aggregate(x))
+
+    def aggregate(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The spatial half: ``f_d(X)`` for ``d = 0 .. K // 2``.
+
+        Args:
+            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
+
+        Returns:
+            list[torch.Tensor]: ``K // 2 + 1`` maps ``(N * T, C, H, W)``,
+            the first one ``x`` itself (``f_0``, the identity).
+        """
+        self.clips(x)
+        return [x] + [f(x) for f in self.spatial_aggs]
+
+    def combine(self, aggs: List[torch.Tensor]) -> torch.Tensor:
+        """The temporal half: ``sum_i alpha_i * aggs[|i|][t + i]``.
+
+        Both halves are linear, so a linear map of every frame (e.g. global
+        average pooling) may be applied to the maps of :meth:`aggregate`
+        before this instead of to the output after it.
+
+        Args:
+            aggs (list[torch.Tensor]): :meth:`aggregate`'s maps, or a
+                per-frame linear map of them: ``(N * T, C, H', W')`` each.
+
+        Returns:
+            torch.Tensor: ``(N * T_out, C * m, H', W')``.
+        """
+        n = self.clips(aggs[0])
+        _, c, h, w = aggs[0].shape
         t, m = self.num_segments, self.channel_multiplier
         k, r = self.kernel_size, self.kernel_size // 2
         pad = r if self.temporal_padding == 'same' else 0
-        # f_d(X) for d = 0 .. K // 2 (f_0: the identity), each
-        # (N, T + 2 * pad, C, 1, H, W): zero frames around the clip
+        # each (N, T + 2 * pad, C, 1, H', W'): zero frames around the clip
         aggs = [
             F.pad(a.reshape(n, t, c, 1, h, w), (0, 0) * 4 + (pad, pad))
-            for a in [x] + [f(x) for f in self.spatial_aggs]
+            for a in aggs
         ]
         t_out = t + 2 * pad - 2 * r
         # alpha_i of tap j (offset i = j - r): (C, m, 1, 1) each
         alpha = self.temporal.weight.view(c, m, k, 1, 1)
-        # (N, T_out, C, m, H, W): tap j reads frame t + j of the padded clip
+        # (N, T_out, C, m, H', W'): tap j reads frame t + j of the padded clip
         out = sum(alpha[:, :, j] * aggs[abs(j - r)][:, j:j + t_out]
                   for j in range(k))
-        return out.flatten(2, 3).flatten(0, 1)  # (N * T_out, C * m, H, W)
+        return out.flatten(2, 3).flatten(0, 1)  # (N * T_out, C * m, H', W')
