@@ -19,6 +19,23 @@ if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
     torch.set_num_threads(_threads)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: The files that run the tools end to end (trainings in subprocesses), the
+#: longest first. ``make test`` hands whole files to its parallel processes
+#: in collection order (``--dist loadfile --no-loadscope-reorder``); these
+#: come first, so that no long file starts last and the processes finish
+#: together.
+LONG_FILES = ('tools/test_tools.py', 'engine/test_crash_resume.py',
+              'datasets/test_real_layouts.py', 'tools/test_benchmark.py',
+              'apis/test_export.py', 'utils/test_complexity.py',
+              'engine/test_bad_input.py', 'test_install.py')
+
+
+def pytest_collection_modifyitems(items):
+    """Collect :data:`LONG_FILES` first, in their order; the rest after, in
+    pytest's."""
+    rank = {osp.join(ROOT, 'tests', f): i for i, f in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
 FIXTURES = os.environ.get(
     'H2CN_OFFICIAL_FIXTURES',
     osp.join(osp.dirname(ROOT), 'shared', 'fixtures', 'official_h2cn'))

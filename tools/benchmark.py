@@ -78,10 +78,9 @@ def parse_args(argv=None):
         help='time against our own model with one fast form replaced by its '
         'readable equivalent (the same function): fmcb-per-frame (the FMCB '
         'frame by frame instead of dense convs over the stacked frames), '
-        'stem-nchw (the RGB stem in NCHW on the CPU), fmcb-channels-last '
-        "(the FMCB's layers and BatchNorms channels-last on the CPU too), "
-        'cmcb-out-of-place (the CMCB product into a new feature map in '
-        'inference); timing only')
+        'stem-nchw (the RGB stem in NCHW on the CPU), cmcb-out-of-place '
+        '(the CMCB product into a new feature map in inference); timing '
+        'only')
     parser.add_argument(
         '--cuda-graph', action='store_true',
         help='CUDA: capture each step as a CUDA graph and time its replay '

@@ -138,25 +138,6 @@ def stem_nchw(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def fmcb_channels_last(model: torch.nn.Module) -> torch.nn.Module:
-    """Run the FMCB's hourglass layers and their BatchNorms channels-last on
-    the CPU too (FMCB.forward runs them NCHW there), for
-    ``tools/benchmark.py --baseline-form``."""
-    from h2cn_mmaction.models.blocks.motion_blocks import _over_frames
-    from h2cn_mmaction.models.ops import forward_stacked
-    fmcb = model.backbone.fmcb
-
-    def forward(x):
-        x = fmcb.pool(x).contiguous(memory_format=torch.channels_last)
-        x = fmcb.relu(_over_frames(fmcb.bn1, forward_stacked(fmcb.hgc1, x),
-                                   frames=3))
-        x = fmcb.relu(fmcb.bn2(forward_stacked(fmcb.hgc2, x)))
-        return fmcb.maxpool(fmcb.conv(x))
-
-    fmcb.forward = forward
-    return model
-
-
 def cmcb_out_of_place(model: torch.nn.Module) -> torch.nn.Module:
     """Let every CMCB write its product into a new feature map in inference
     too (CMCBWrapper lets it overwrite conv1's output), for
@@ -174,7 +155,6 @@ def cmcb_out_of_place(model: torch.nn.Module) -> torch.nn.Module:
 BASELINE_FORMS = {
     'fmcb-per-frame': fmcb_per_frame,
     'stem-nchw': stem_nchw,
-    'fmcb-channels-last': fmcb_channels_last,
     'cmcb-out-of-place': cmcb_out_of_place,
 }
 

@@ -75,9 +75,10 @@ def test_fmcb_matches_its_definition(layout, agg):
 
 
 def test_bn_over_frames_is_the_same_in_both_layouts():
-    """bn1 of the FMCB over the C channels of 3 stacked frames: NCHW (the
-    CPU) and channels-last (CUDA) give the BatchNorm of the frames laid out
-    as (N * 3, C, H, W), values, gradients and running statistics."""
+    """bn1 of the FMCB over the C channels of 3 stacked frames, on
+    channels-last maps (the FMCB's) or NCHW ones: the BatchNorm of the frames
+    laid out as (N * 3, C, H, W), values, gradients and running
+    statistics."""
     from h2cn_mmaction.models.blocks.motion_blocks import _over_frames
     torch.manual_seed(0)
     x = torch.randn(4, 3 * 5, 6, 7, dtype=torch.float64)

@@ -131,10 +131,7 @@ class FMCB(nn.Module):
         The frames of a segment stay stacked as channels and each hourglass
         layer is one dense convolution over them
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
-        channels). The two layers and their BatchNorms over 3 and 9
-        channels run NCHW on the CPU and channels-last on CUDA, where each
-        is the faster (:func:`_over_frames`); the ``7x7`` conv and the
-        max-pool over 64 channels run channels-last on both.
+        channels), channels-last throughout.
 
         Args:
             x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
@@ -148,26 +145,22 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        layout = torch.channels_last if x.is_cuda else torch.contiguous_format
-        x = self.pool(x).contiguous(memory_format=layout)
+        x = self.pool(x).contiguous(memory_format=torch.channels_last)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
         x = self.relu(_over_frames(self.bn1, x, frames=3))
         x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
         x = self.relu(self.bn2(x))
-        x = x.contiguous(memory_format=torch.channels_last)
         return self.maxpool(self.conv(x))  # (N * T, 64, H / 8, W / 8)
 
 
 def _over_frames(bn: nn.Module, x: torch.Tensor,
                  frames: int) -> torch.Tensor:
     """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` maps (channels
-    frame-major), each channel pooled over the frames: on a view that holds
-    the same values, ``(N * frames, C, H, W)`` for NCHW maps and
-    ``(N, C, H, W * frames)`` (channels-last too) for channels-last ones."""
+    frame-major), each channel pooled over the frames: on the
+    ``(N, C, H, W * frames)`` maps that hold the same values (a view of
+    channels-last ones, channels-last too)."""
     n, fc, h, w = x.shape
     c = fc // frames
-    if x.is_contiguous():
-        return bn(x.view(n * frames, c, h, w)).view(n, fc, h, w)
     out = bn(x.permute(0, 2, 3, 1).reshape(n, h, w * frames, c).permute(
         0, 3, 1, 2))
     return out.permute(0, 2, 3, 1).reshape(n, h, w, fc).permute(0, 3, 1, 2)
