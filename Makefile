@@ -16,7 +16,7 @@ env: $(STAMP)
 $(STAMP): requirements/ci.txt setup.py requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q 'setuptools>=77.0.3,<81' wheel
-	$(PY) -m pip install -q --no-compile -r requirements/ci.txt
+	$(PY) -m pip install -q -r requirements/ci.txt
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	$(PY) -c "import h2cn_mmaction; print('h2cn_mmaction', h2cn_mmaction.__version__, 'installed')"
 	touch $@
