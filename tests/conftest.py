@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(items):
     pytest's."""
     rank = {osp.join(ROOT, 'tests', f): i for i, f in enumerate(LONG_FILES)}
     items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
+
+
 FIXTURES = os.environ.get(
     'H2CN_OFFICIAL_FIXTURES',
     osp.join(osp.dirname(ROOT), 'shared', 'fixtures', 'official_h2cn'))
