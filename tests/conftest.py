@@ -20,6 +20,8 @@ if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+from helpers.warm_python import run_script  # noqa: E402,F401
+
 #: The files that run the tools end to end (trainings in subprocesses), the
 #: longest first. ``make test`` hands whole files to its parallel processes
 #: in collection order (``--dist loadfile --no-loadscope-reorder``); these

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from conftest import ROOT, load_tool
+from conftest import ROOT, load_tool, run_script
 from h2cn_mmaction.apis.export import (ExportError, build_recognizer,
                                        default_export_shape, export_onnx,
                                        onnx_relative_error, parse_shape)
@@ -49,10 +49,8 @@ def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def run_tool(args, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable, 'tools/export_onnx.py'] + [str(a) for a in args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout)
+    return run_script([sys.executable, 'tools/export_onnx.py'] + list(args),
+                      cwd=ROOT, env=env, timeout=timeout, merge=True)
 
 
 @needs_onnx
@@ -160,10 +158,9 @@ def test_get_flops_takes_the_export_shape():
     """``tools/get_flops.py --shape`` reads export's ``B N C H W`` (B = 1)
     as its own ``N C H W``: same input shape printed, same count."""
     from h2cn_mmaction.utils import model_complexity
-    out = subprocess.run(
+    out = run_script(
         [sys.executable, 'tools/get_flops.py', DEMO, '--shape', '1', '20',
-         '3', '32', '32'],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+         '3', '32', '32'], cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     res = model_complexity(osp.join(ROOT, DEMO), (20, 3, 32, 32))
     assert res['input_shape'] == (1, 20, 3, 32, 32)

@@ -5,7 +5,6 @@ checkpoints, on one generated synthetic clip.
 """
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from conftest import ROOT, load_synthetic, load_tool
+from conftest import ROOT, load_synthetic, load_tool, run_script
 from h2cn_mmaction.apis import (ResponseError, build_recognizer,
                                 response_maps, video_test_pipeline)
 from h2cn_mmaction.apis.response import (HEADER_HEIGHT, PAD,
@@ -134,11 +133,8 @@ def test_bad_layer_and_class(video, checkpoints):
 
 def run_tool(args):
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable, 'tools/visualize_response.py'] +
-        [str(a) for a in args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300)
+    return run_script([sys.executable, 'tools/visualize_response.py'] +
+                      list(args), cwd=ROOT, env=env, merge=True)
 
 
 def test_tool_writes_the_grid(video, checkpoints, tmp_path):

@@ -1,6 +1,5 @@
 """The authors' golden checkpoint, converted, reproduces their logits."""
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -8,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
-from conftest import FIXTURES, ROOT, load_tool
+from conftest import FIXTURES, ROOT, load_tool, run_script
 
 CKPT = osp.join(FIXTURES, 'h2cn_r50_official_random_fp16.pth')
 pytestmark = pytest.mark.skipif(
@@ -18,11 +17,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def convert(*args):
-    return subprocess.run([
+    return run_script([
         sys.executable,
-        osp.join(ROOT, 'tools', 'convert_official_checkpoint.py'), *map(
-            str, args)
-    ], capture_output=True, text=True, cwd=ROOT)
+        osp.join(ROOT, 'tools', 'convert_official_checkpoint.py'), *args
+    ], cwd=ROOT)
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,6 @@ import copy
 import logging
 import os.path as osp
 import re
-import subprocess
 import sys
 import uuid
 
@@ -20,7 +19,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from conftest import ROOT, cfg_options, load_synthetic, tiny_options
+from conftest import (ROOT, cfg_options, load_synthetic, run_script,
+                      tiny_options)
 from h2cn_mmaction.apis.inference import VideoFileError, init_recognizer
 from h2cn_mmaction.datasets import CheckedVideoDataset
 from h2cn_mmaction.engine import (AnnotationError, CheckpointMismatchError,
@@ -492,9 +492,8 @@ def test_add_input_check_hook_once():
 def run_tool(args):
     import os
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    return subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    return run_script([sys.executable] + list(args), cwd=ROOT, env=env,
+                      merge=True)
 
 
 def test_tools_stop_before_building_anything(tmp_path):

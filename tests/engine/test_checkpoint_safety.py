@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import pickle
 import pickletools
-import subprocess
 import sys
 import zipfile
 from unittest import mock
@@ -25,7 +24,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch.utils.data import Dataset
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, run_script
 from h2cn_mmaction.checkpoint import (TRUST_ENV, CheckpointCorruptedError,
                                       CheckpointRefusedError,
                                       load_weights_only)
@@ -332,9 +331,9 @@ def test_converter_refuses_a_planted_authors_checkpoint(tmp_path):
     torch.save({'epoch': 1, 'arch': _Opens(str(marker)),
                 'state_dict': {'module.new_fc.weight': torch.zeros(2, 2)}},
                src)
-    proc = subprocess.run(
-        [sys.executable, 'tools/convert_official_checkpoint.py', str(src),
-         str(dst)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_script(
+        [sys.executable, 'tools/convert_official_checkpoint.py', src, dst],
+        cwd=ROOT, timeout=120)
     assert proc.returncode != 0
     assert 'io.open' in proc.stderr, proc.stderr[-2000:]
     assert not marker.exists() and not dst.exists()

@@ -1,4 +1,5 @@
-"""The command line tools, run as a user would (subprocesses, real videos).
+"""The command line tools, run as a user would (new processes, real videos;
+the Python tools through ``conftest.run_script``).
 
 CI-sized: one tiny generated dataset (6 classes, 12/6/6 videos of 24 frames,
 64 px) and the demo configs shrunk with ``--cfg-options``. One H²CN-R18 is
@@ -11,14 +12,13 @@ import os
 import os.path as osp
 import re
 import socket
-import subprocess
 import sys
 
 import mmengine
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY_CLASSES, TINY_TRAIN, cfg_options
+from conftest import ROOT, TINY_CLASSES, TINY_TRAIN, cfg_options, run_script
 from conftest import tiny_options as conftest_tiny_options
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
@@ -41,14 +41,8 @@ def run(args, timeout=TIMEOUT, cwd=ROOT, **env):
     """
     full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
                     PYTHONUNBUFFERED='1', **env)
-    return subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout)
+    return run_script(args, cwd=cwd, env=full_env, timeout=timeout,
+                      merge=True)
 
 
 def check(proc, returncode=0):

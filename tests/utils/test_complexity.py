@@ -1,11 +1,10 @@
 """Params and FLOPs, counted like MMAction2's get_flops, match the paper."""
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, metafile_flops
+from conftest import ROOT, metafile_flops, run_script
 from h2cn_mmaction.config_utils import mmaction_config
 from h2cn_mmaction.utils import model_complexity
 
@@ -30,10 +29,11 @@ def test_paper_complexity(config, params, gflops):
 
 
 def test_get_flops_tool():
-    out = subprocess.run(
+    proc = run_script(
         [sys.executable, 'tools/get_flops.py', 'configs/h2cn_r50_8x1_sthv1.py',
-         '--shape', '40', '3', '112', '112'],
-        cwd=ROOT, capture_output=True, text=True, check=True).stdout
+         '--shape', '40', '3', '112', '112'], cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
     assert 'Input shape: (1, 40, 3, 112, 112)' in out
     assert 'Flops: 8.' in out  # a quarter of 33.8G at 112x112
     assert 'Params: 24.' in out

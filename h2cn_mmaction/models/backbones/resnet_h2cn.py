@@ -9,11 +9,11 @@ from mmaction.models.backbones.resnet import ResNet
 from mmaction.models.backbones.resnet_tsm import ResNetTSM
 from mmaction.registry import MODELS
 
+from ...converters.resnet_weights import load_resnet_weights
 from ...engine.errors import ConfigCheckError
 from ..arguments import ArgumentError, is_int
 from ..blocks import CMCB, FMCB, CMCBWrapper
 from ..blocks.gated_product import keep_products_as_factors
-from .resnet_weights import load_resnet_weights
 
 
 def _check(ok: bool, key: str, allowed: str, value) -> None:
@@ -64,7 +64,8 @@ class ResNetH2CN(ResNetTSM):
         pretrained (str, optional): ImageNet ResNet weights:
             ``'torchvision://resnet50'`` (needs torchvision),
             ``'mmcls://resnet50'``, or a local file in torchvision,
-            mmpretrain or MMAction2 layout (:mod:`.resnet_weights`; every
+            mmpretrain or MMAction2 layout
+            (:mod:`h2cn_mmaction.converters.resnet_weights`; every
             conv/BN tensor must be found). None for random initialisation.
             Defaults to None.
         **kwargs: Arguments of :class:`ResNetTSM` / :class:`ResNet`

@@ -27,7 +27,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from ...engine.errors import CheckpointMismatchError, user_error
+from ..engine.errors import CheckpointMismatchError, user_error
 
 #: The accepted layouts, as error messages name them.
 LAYOUTS = ('torchvision (conv1.weight, bn1.*, layer1.0.conv1.weight, '
