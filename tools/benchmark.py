@@ -364,9 +364,6 @@ def main(argv=None):
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
     results = dict(machine=machine(args), args=vars(args), runs=[])
-    # the host allocator: freed memory kept (no page faults of glibc's
-    # trimming landing on one side of a pair; tools/benchmark_harness.py)
-    results['machine']['malloc_keeps_freed_memory'] = bm.keep_freed_memory()
     print(f'# {results["machine"]}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         videos = None

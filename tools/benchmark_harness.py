@@ -5,8 +5,6 @@ own TSM in one process: the two models run alternately after a warm-up and
 every measurement is reported as the median of the per-pair ratios, so that a
 machine that slows down or speeds up during the run affects both sides alike.
 """
-import ctypes
-import ctypes.util
 import gc
 import multiprocessing as mp
 import os
@@ -397,32 +395,6 @@ def module_times(model: torch.nn.Module,
             handle.remove()
     return {name: dict(ms=ms / steps, calls=calls / steps)
             for name, (ms, calls) in totals.items()}
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep the memory that PyTorch frees.
-
-    By default glibc hands freed memory above a moving threshold back to the
-    system, and the next step faults it in again, page by page. Which tensors
-    cross that threshold depends on the order of allocations across threads:
-    in one process, one model of a pair may take tens of thousands of page
-    faults per training step and the other none, which moves their ratio by
-    several percent. With this (``mallopt``: no trimming, no ``mmap`` below
-    1 GiB) both models run on memory that stays mapped. The same as starting
-    Python with ``MALLOC_TRIM_THRESHOLD_=2147483647
-    MALLOC_MMAP_THRESHOLD_=1073741824``.
-
-    Returns:
-        bool: True where glibc took both settings (False elsewhere).
-    """
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library('c')).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    return bool(
-        mallopt(m_mmap_threshold, 1 << 30) and
-        mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def time_alternating(steps: Dict[str, Callable[[], None]],

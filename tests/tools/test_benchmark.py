@@ -3,12 +3,11 @@ live in docs/benchmarks.md, not in tests)."""
 import glob
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, load_synthetic, load_tool, run_script
+from conftest import ROOT, load_synthetic, load_tool
 
 bm = load_tool('benchmark').bm  # tools/benchmark_harness.py
 #: The demo's R18 configs on both sides: the tool's code paths at a
@@ -96,36 +95,6 @@ def test_processes_report_the_median_of_fresh_processes(tmp_path, capsys):
         tool.main(['--processes', '2', '--profile'])
     with pytest.raises(SystemExit, match='--processes must be'):
         tool.main(['--processes', '0'])
-
-
-def test_keep_freed_memory_spares_the_page_faults(tmp_path):
-    """A 64 MiB tensor allocated and freed three times: glibc maps it anew
-    each time (16384 page faults each) by default, and not once the
-    benchmark has set the allocator (in a process of its own, as the
-    setting is the process's)."""
-    script = tmp_path / 'churn.py'
-    script.write_text(
-        'import resource, sys\n'
-        f'sys.path.insert(0, {osp.join(ROOT, "tools")!r})\n'
-        'import torch\n'
-        'import benchmark_harness as bm\n'
-        'def churn():\n'
-        '    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n'
-        '    for _ in range(3):\n'
-        '        x = torch.empty(64 << 20, dtype=torch.uint8)\n'
-        '        x.fill_(1)\n'
-        '        del x\n'
-        '    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - '
-        'start\n'
-        'default = churn()\n'
-        'kept = bm.keep_freed_memory()\n'
-        'churn()  # the heap grows once\n'
-        'print(kept, default, churn())\n')
-    proc = run_script([sys.executable, script], cwd=ROOT, merge=True)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    kept, default, after = proc.stdout.split()[-3:]
-    assert kept == 'True'
-    assert int(default) >= 3 * 16384 * 0.9 and int(after) < 1000
 
 
 def test_median_of_runs():
