@@ -7,8 +7,10 @@ MMAction2 before it does anything; the tests run the tools dozens of times.
 (this file, run as a script), to ``fork`` a child that runs the tool as
 ``__main__`` with the given arguments, working directory and environment, its
 stdout and stderr in files. The child is a new process, like a subprocess: a
-crash, ``sys.exit`` or a changed registry stays in it. The server never runs
-a tensor operation, so that no thread pool exists when it forks.
+crash, ``sys.exit`` or a changed registry stays in it. What differs from a
+fresh interpreter: the warm modules are imported already, so what they print
+or warn while being imported is not in the child's output. The server never
+runs a tensor operation, so that no thread pool exists when it forks.
 """
 import atexit
 import json
@@ -102,14 +104,11 @@ class _Server:
         self.lock = threading.Lock()
 
     def _start(self) -> None:
-        env = dict(os.environ, PYTHONWARNINGS='ignore')
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env)
+        self.proc = subprocess.Popen([sys.executable, __file__],
+                                     stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL,
+                                     text=True)
         atexit.register(self.close)
         if json.loads(self._read(600)) != {'ready': True}:
             raise RuntimeError('warm_python: the server did not start')
