@@ -131,7 +131,10 @@ class FMCB(nn.Module):
         The frames of a segment stay stacked as channels and each hourglass
         layer is one dense convolution over them
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
-        channels), channels-last throughout.
+        channels). The layers and their BatchNorms over 3 or 9 channels run
+        NCHW on the CPU and channels-last on CUDA, where each is the faster
+        layout for such BatchNorms (oneDNN; cuDNN); the ``7x7`` conv and the
+        max-pool over 64 channels run channels-last everywhere.
 
         Args:
             x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
@@ -145,22 +148,26 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        x = self.pool(x).contiguous(memory_format=torch.channels_last)
+        layout = torch.contiguous_format if x.device.type == 'cpu' else \
+            torch.channels_last
+        x = self.pool(x).contiguous(memory_format=layout)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
         x = self.relu(_over_frames(self.bn1, x, frames=3))
         x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
-        x = self.relu(self.bn2(x))
+        x = self.relu(self.bn2(x)).contiguous(memory_format=torch.channels_last)
         return self.maxpool(self.conv(x))  # (N * T, 64, H / 8, W / 8)
 
 
 def _over_frames(bn: nn.Module, x: torch.Tensor,
                  frames: int) -> torch.Tensor:
     """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` maps (channels
-    frame-major), each channel pooled over the frames: on the
-    ``(N, C, H, W * frames)`` maps that hold the same values (a view of
-    channels-last ones, channels-last too)."""
+    frame-major), each channel pooled over the frames: on a view that holds
+    the same values, ``(N * frames, C, H, W)`` of NCHW maps or
+    ``(N, C, H, W * frames)`` of channels-last ones (channels-last too)."""
     n, fc, h, w = x.shape
     c = fc // frames
+    if x.is_contiguous():
+        return bn(x.view(n * frames, c, h, w)).view(n, fc, h, w)
     out = bn(x.permute(0, 2, 3, 1).reshape(n, h, w * frames, c).permute(
         0, 3, 1, 2))
     return out.permute(0, 2, 3, 1).reshape(n, h, w, fc).permute(0, 3, 1, 2)
