@@ -5,6 +5,7 @@ Example:
     python tools/get_flops.py configs/h2cn_r50_8x1_sthv1.py --shape 40 3 224 224
 """
 import argparse
+import os.path as osp
 
 import h2cn_mmaction  # noqa: F401  (registers the models)
 from h2cn_mmaction.utils import model_complexity
@@ -34,6 +35,9 @@ def _is_2d(config):
 
 def main():
     args = parse_args()
+    if not osp.isfile(args.config):
+        raise SystemExit(f'tools/get_flops.py: error: config file not found: '
+                         f'{args.config}')
     if args.shape is not None and len(args.shape) not in (4, 5):
         raise SystemExit(f'--shape takes 4 (N C H W) or 5 numbers, got '
                          f'{args.shape}')

@@ -37,3 +37,14 @@ def test_get_flops_tool():
     assert 'Input shape: (1, 40, 3, 112, 112)' in out
     assert 'Flops: 8.' in out  # a quarter of 33.8G at 112x112
     assert 'Params: 24.' in out
+
+
+def test_get_flops_tool_names_a_missing_config():
+    proc = run_script(
+        [sys.executable, 'tools/get_flops.py', 'configs/no_such_config.py'],
+        cwd=ROOT)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        'tools/get_flops.py: error: config file not found: '
+        'configs/no_such_config.py'
+    ]

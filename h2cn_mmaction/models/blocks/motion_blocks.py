@@ -131,10 +131,9 @@ class FMCB(nn.Module):
         The frames of a segment stay stacked as channels and each hourglass
         layer is one dense convolution over them
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
-        channels). The layers and their BatchNorms over 3 or 9 channels run
-        NCHW on the CPU and channels-last on CUDA, where each is the faster
-        layout for such BatchNorms (oneDNN; cuDNN); the ``7x7`` conv and the
-        max-pool over 64 channels run channels-last everywhere.
+        channels). The convolutions and the max-pool run channels-last; the
+        BatchNorms over 3 or 9 channels run NCHW on the CPU, where that is
+        several times faster, and channels-last on CUDA, where it is not.
 
         Args:
             x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
@@ -148,14 +147,17 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        layout = torch.contiguous_format if x.device.type == 'cpu' else \
-            torch.channels_last
-        x = self.pool(x).contiguous(memory_format=layout)
+        conv = torch.channels_last
+        norm = torch.contiguous_format if x.is_cpu else conv
+        x = self.pool(x).contiguous(memory_format=conv)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
-        x = self.relu(_over_frames(self.bn1, x, frames=3))
+        x = self.relu(_over_frames(
+            self.bn1, x.contiguous(memory_format=norm), frames=3))
+        x = x.contiguous(memory_format=conv)
         x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
-        x = self.relu(self.bn2(x)).contiguous(memory_format=torch.channels_last)
-        return self.maxpool(self.conv(x))  # (N * T, 64, H / 8, W / 8)
+        x = self.relu(self.bn2(x.contiguous(memory_format=norm)))
+        x = self.conv(x.contiguous(memory_format=conv))  # (N * T, 64, H/4, ..)
+        return self.maxpool(x)  # (N * T, 64, H / 8, W / 8)
 
 
 def _over_frames(bn: nn.Module, x: torch.Tensor,
