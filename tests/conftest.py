@@ -22,6 +22,26 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from helpers.warm_python import run_script  # noqa: E402,F401
 
+
+def run_command(args, timeout: float = 300, cwd: str = ROOT, **env):
+    """Run a command (``[sys.executable, 'tools/x.py', ...]``) with one
+    thread per process, through :func:`run_script`.
+
+    Args:
+        args (list): The command.
+        timeout (float): Seconds before it is killed.
+        cwd (str): Where it runs. Defaults to ROOT.
+        **env: Extra environment variables.
+
+    Returns:
+        subprocess.CompletedProcess: With stdout and stderr merged in
+        ``stdout``.
+    """
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+                    PYTHONUNBUFFERED='1', **env)
+    return run_script(args, cwd=cwd, env=full_env, timeout=timeout,
+                      merge=True)
+
 #: The files that run the tools end to end (trainings in subprocesses), the
 #: longest first. ``make test`` hands whole files to its parallel processes
 #: in collection order (``--dist loadfile --no-loadscope-reorder``); these

@@ -6,7 +6,6 @@ folded BatchNorms are exercised; the batch axis is checked dynamic by running
 onnxruntime on a batch of 2 after exporting with 1.
 """
 import importlib.util
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from conftest import ROOT, load_tool, run_script
+from conftest import ROOT, load_tool, run_script, run_command
 from h2cn_mmaction.apis.export import (ExportError, build_recognizer,
                                        default_export_shape, export_onnx,
                                        onnx_relative_error, parse_shape)
@@ -47,10 +46,9 @@ def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def run_tool(args, timeout=300):
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    return run_script([sys.executable, 'tools/export_onnx.py'] + list(args),
-                      cwd=ROOT, env=env, timeout=timeout, merge=True)
+def export(args, timeout=300):
+    return run_command([sys.executable, 'tools/export_onnx.py'] + list(args),
+                    timeout)
 
 
 @needs_onnx
@@ -82,7 +80,7 @@ def test_export_tool(tmp_path):
     ckpt = tmp_path / 'demo.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     onnx_file = tmp_path / 'out' / 'demo.onnx'
-    proc = run_tool([DEMO, '--checkpoint', ckpt, '--output', onnx_file,
+    proc = export([DEMO, '--checkpoint', ckpt, '--output', onnx_file,
                      '--shape', 2, 20, 3, 32, 32, '--benchmark', 2,
                      '--warmup', 1])
     out = proc.stdout

@@ -3,7 +3,6 @@
 The demo configs (R18, 4 keyframes, 32 px) with random weights saved as
 checkpoints, on one generated synthetic clip.
 """
-import os
 import os.path as osp
 import sys
 
@@ -13,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from conftest import ROOT, load_synthetic, load_tool, run_script
+from conftest import ROOT, load_synthetic, load_tool, run_command
 from h2cn_mmaction.apis import (ResponseError, build_recognizer,
                                 response_maps, video_test_pipeline)
 from h2cn_mmaction.apis.response import (HEADER_HEIGHT, PAD,
@@ -131,10 +130,9 @@ def test_bad_layer_and_class(video, checkpoints):
         response_maps(torch.nn.Linear(1, 1), video)
 
 
-def run_tool(args):
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    return run_script([sys.executable, 'tools/visualize_response.py'] +
-                      list(args), cwd=ROOT, env=env, merge=True)
+def visualize(args):
+    return run_command([sys.executable, 'tools/visualize_response.py'] +
+                    list(args))
 
 
 def test_tool_writes_the_grid(video, checkpoints, tmp_path):
@@ -143,7 +141,7 @@ def test_tool_writes_the_grid(video, checkpoints, tmp_path):
     args = [video, CONFIGS['h2cn'], checkpoints['h2cn']]
     for name in ('tsm', 'tsn'):
         args += ['--model', CONFIGS[name], checkpoints[name]]
-    proc = run_tool(args + ['--out', out, '--scale', 3, '--target-layer',
+    proc = visualize(args + ['--out', out, '--scale', 3, '--target-layer',
                             LAYER, '--titles', 'H2CN', 'TSM', 'TSN'])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert f'3 model(s) x 4 keyframes saved to {out}' in proc.stdout
@@ -168,7 +166,7 @@ def test_tool_writes_the_grid(video, checkpoints, tmp_path):
 def test_tool_writes_a_gif(video, checkpoints, tmp_path):
     from PIL import Image
     out = tmp_path / 'maps.gif'
-    proc = run_tool([video, CONFIGS['h2cn'], checkpoints['h2cn'], '--model',
+    proc = visualize([video, CONFIGS['h2cn'], checkpoints['h2cn'], '--model',
                      CONFIGS['tsm'], checkpoints['tsm'], '--out', out])
     assert proc.returncode == 0, proc.stdout[-3000:]
     # default target layer (layer4) and scale (tiles >= 128 px: 32 x 4)

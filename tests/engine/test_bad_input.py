@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from conftest import (ROOT, cfg_options, load_synthetic, run_script,
+from conftest import (ROOT, cfg_options, load_synthetic, run_command,
                       tiny_options)
 from h2cn_mmaction.apis.inference import VideoFileError, init_recognizer
 from h2cn_mmaction.datasets import CheckedVideoDataset
@@ -489,15 +489,9 @@ def test_add_input_check_hook_once():
     assert cfg.custom_hooks == [dict(type='InputCheckHook')]
 
 
-def run_tool(args):
-    import os
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    return run_script([sys.executable] + list(args), cwd=ROOT, env=env,
-                      merge=True)
-
-
 def test_tools_stop_before_building_anything(tmp_path):
-    proc = run_tool(['tools/train.py', DEMO, '--work-dir', tmp_path,
+    proc = run_command([sys.executable, 'tools/train.py', DEMO,
+                     '--work-dir', tmp_path,
                      '--cfg-options', 'model.backbone.num_segments=8',
                      'model.cls_head.num_segments=8'])
     assert proc.returncode == 1, proc.stdout[-3000:]
@@ -514,7 +508,7 @@ def test_tools_name_a_bad_block_argument(tmp_path, tool, tiny_dataset):
     naming the config key, no traceback."""
     args = [DEMO] if tool == 'train' else [DEMO, tmp_path / 'none.pth']
     (tmp_path / 'none.pth').write_bytes(b'')
-    proc = run_tool([f'tools/{tool}.py'] + args + [
+    proc = run_command([sys.executable, f'tools/{tool}.py'] + args + [
         '--work-dir', tmp_path / 'work'] + cfg_options(
             tiny_options(tiny_dataset,
                          model__backbone__cmcb_cfg__slope=3)))

@@ -19,7 +19,7 @@ import time
 import pytest
 import torch
 
-from conftest import (ROOT, TINY_TRAIN, cfg_options, run_script,
+from conftest import (ROOT, TINY_TRAIN, cfg_options, run_command,
                       tiny_options)
 from h2cn_mmaction.checkpoint import load_weights_only
 from h2cn_mmaction.engine import (AtomicLocalBackend, CrashSafeCheckpointHook,
@@ -52,8 +52,7 @@ def env():
 
 def train(args, timeout=TIMEOUT):
     """Run ``tools/train.py ARGS`` to the end; return its output."""
-    proc = run_script([sys.executable, 'tools/train.py'] + args, cwd=ROOT,
-                      env=env(), timeout=timeout, merge=True)
+    proc = run_command([sys.executable, 'tools/train.py'] + args, timeout)
     assert proc.returncode == 0, proc.stdout[-6000:]
     return proc.stdout
 
@@ -325,10 +324,9 @@ def test_tools_train_resume_with_a_dangling_pointer_is_one_line(
         dataset, tmp_path):
     """tools/train.py --resume prints the message, not a traceback."""
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
-    proc = run_script(
+    proc = run_command(
         [sys.executable, 'tools/train.py'] +
-        train_args(dataset, tmp_path, max_epochs=1, resume=True),
-        cwd=ROOT, env=env(), timeout=TIMEOUT, merge=True)
+        train_args(dataset, tmp_path, max_epochs=1, resume=True), TIMEOUT)
     assert proc.returncode == 1, proc.stdout[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith('tools/train.py: error: Cannot resume:'), last

@@ -1,5 +1,5 @@
 """The command line tools, run as a user would (new processes, real videos;
-the Python tools through ``conftest.run_script``).
+the Python tools through ``conftest.run_command``).
 
 CI-sized: one tiny generated dataset (6 classes, 12/6/6 videos of 24 frames,
 64 px) and the demo configs shrunk with ``--cfg-options``. One H²CN-R18 is
@@ -18,31 +18,13 @@ import mmengine
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY_CLASSES, TINY_TRAIN, cfg_options, run_script
+from conftest import ROOT, TINY_CLASSES, TINY_TRAIN, cfg_options
+from conftest import run_command as run
 from conftest import tiny_options as conftest_tiny_options
 
 CONFIG = osp.join('configs', 'demo', 'h2cn_r18_synthetic.py')
 NUM_CLASSES, NUM_TEST = TINY_CLASSES, TINY_CLASSES
 TIMEOUT = 300
-
-
-def run(args, timeout=TIMEOUT, cwd=ROOT, **env):
-    """Run a command in ROOT with one thread per process; return its output.
-
-    Args:
-        args (list[str]): The command.
-        timeout (int): Seconds before it is killed.
-        cwd (str): Where it runs. Defaults to ROOT.
-        **env: Extra environment variables.
-
-    Returns:
-        subprocess.CompletedProcess: With stdout and stderr merged in
-        ``stdout``.
-    """
-    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                    PYTHONUNBUFFERED='1', **env)
-    return run_script(args, cwd=cwd, env=full_env, timeout=timeout,
-                      merge=True)
 
 
 def check(proc, returncode=0):
