@@ -42,6 +42,7 @@ def run_command(args, timeout: float = 300, cwd: str = ROOT, **env):
     return run_script(args, cwd=cwd, env=full_env, timeout=timeout,
                       merge=True)
 
+
 #: The files that run the tools end to end (trainings in subprocesses), the
 #: longest first. ``make test`` hands whole files to its parallel processes
 #: in collection order (``--dist loadfile --no-loadscope-reorder``); these

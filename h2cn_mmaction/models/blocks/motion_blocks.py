@@ -147,16 +147,16 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        conv = torch.channels_last
-        norm = torch.contiguous_format if x.is_cpu else conv
-        x = self.pool(x).contiguous(memory_format=conv)
+        conv_layout = torch.channels_last
+        bn_layout = torch.contiguous_format if x.is_cpu else conv_layout
+        x = self.pool(x).contiguous(memory_format=conv_layout)
         x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
-        x = self.relu(_over_frames(
-            self.bn1, x.contiguous(memory_format=norm), frames=3))
-        x = x.contiguous(memory_format=conv)
-        x = forward_stacked(self.hgc2, x)  # (N * T, 1 frame * 3 * C, ...)
-        x = self.relu(self.bn2(x.contiguous(memory_format=norm)))
-        x = self.conv(x.contiguous(memory_format=conv))  # (N * T, 64, H/4, ..)
+        x = x.contiguous(memory_format=bn_layout)
+        x = self.relu(_over_frames(self.bn1, x, frames=3))
+        x = forward_stacked(self.hgc2, x.contiguous(memory_format=conv_layout))
+        x = x.contiguous(memory_format=bn_layout)  # (N * T, 3 * C, H/2, W/2)
+        x = self.relu(self.bn2(x))
+        x = self.conv(x.contiguous(memory_format=conv_layout))  # 64, H/4, W/4
         return self.maxpool(x)  # (N * T, 64, H / 8, W / 8)
 
 
