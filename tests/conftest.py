@@ -23,6 +23,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from helpers.warm_python import run_script  # noqa: E402,F401
 
 
+def one_thread_env(**env) -> dict:
+    """``os.environ`` with one thread per process and unbuffered output,
+    plus ``env``."""
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+                PYTHONUNBUFFERED='1', **env)
+
+
 def run_command(args, timeout: float = 300, cwd: str = ROOT, **env):
     """Run a command (``[sys.executable, 'tools/x.py', ...]``) with one
     thread per process, through :func:`run_script`.
@@ -37,10 +44,8 @@ def run_command(args, timeout: float = 300, cwd: str = ROOT, **env):
         subprocess.CompletedProcess: With stdout and stderr merged in
         ``stdout``.
     """
-    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                    PYTHONUNBUFFERED='1', **env)
-    return run_script(args, cwd=cwd, env=full_env, timeout=timeout,
-                      merge=True)
+    return run_script(args, cwd=cwd, env=one_thread_env(**env),
+                      timeout=timeout, merge=True)
 
 
 #: The files that run the tools end to end (trainings in subprocesses), the

@@ -48,7 +48,7 @@ def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def export(args, timeout=300):
     return run_command([sys.executable, 'tools/export_onnx.py'] + list(args),
-                    timeout)
+                       timeout)
 
 
 @needs_onnx
@@ -81,8 +81,8 @@ def test_export_tool(tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     onnx_file = tmp_path / 'out' / 'demo.onnx'
     proc = export([DEMO, '--checkpoint', ckpt, '--output', onnx_file,
-                     '--shape', 2, 20, 3, 32, 32, '--benchmark', 2,
-                     '--warmup', 1])
+                   '--shape', 2, 20, 3, 32, 32, '--benchmark', 2,
+                   '--warmup', 1])
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:]
     assert 'Input shape: (2, 20, 3, 32, 32)' in out

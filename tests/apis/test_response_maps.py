@@ -132,7 +132,7 @@ def test_bad_layer_and_class(video, checkpoints):
 
 def visualize(args):
     return run_command([sys.executable, 'tools/visualize_response.py'] +
-                    list(args))
+                       list(args))
 
 
 def test_tool_writes_the_grid(video, checkpoints, tmp_path):
@@ -142,7 +142,7 @@ def test_tool_writes_the_grid(video, checkpoints, tmp_path):
     for name in ('tsm', 'tsn'):
         args += ['--model', CONFIGS[name], checkpoints[name]]
     proc = visualize(args + ['--out', out, '--scale', 3, '--target-layer',
-                            LAYER, '--titles', 'H2CN', 'TSM', 'TSN'])
+                             LAYER, '--titles', 'H2CN', 'TSM', 'TSN'])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert f'3 model(s) x 4 keyframes saved to {out}' in proc.stdout
     image = np.asarray(Image.open(out).convert('RGB'))
@@ -167,7 +167,7 @@ def test_tool_writes_a_gif(video, checkpoints, tmp_path):
     from PIL import Image
     out = tmp_path / 'maps.gif'
     proc = visualize([video, CONFIGS['h2cn'], checkpoints['h2cn'], '--model',
-                     CONFIGS['tsm'], checkpoints['tsm'], '--out', out])
+                      CONFIGS['tsm'], checkpoints['tsm'], '--out', out])
     assert proc.returncode == 0, proc.stdout[-3000:]
     # default target layer (layer4) and scale (tiles >= 128 px: 32 x 4)
     assert 'at backbone/layer4 on frames [2, 7, 12, 17]' in proc.stdout

@@ -491,9 +491,9 @@ def test_add_input_check_hook_once():
 
 def test_tools_stop_before_building_anything(tmp_path):
     proc = run_command([sys.executable, 'tools/train.py', DEMO,
-                     '--work-dir', tmp_path,
-                     '--cfg-options', 'model.backbone.num_segments=8',
-                     'model.cls_head.num_segments=8'])
+                        '--work-dir', tmp_path,
+                        '--cfg-options', 'model.backbone.num_segments=8',
+                        'model.cls_head.num_segments=8'])
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert ('tools/train.py: error: train_dataloader.dataset.pipeline[1]: '
             'SegmentSampleFrames(num_clips=4) samples 4 keyframes') \

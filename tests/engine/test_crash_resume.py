@@ -19,8 +19,8 @@ import time
 import pytest
 import torch
 
-from conftest import (ROOT, TINY_TRAIN, cfg_options, run_command,
-                      tiny_options)
+from conftest import (ROOT, TINY_TRAIN, cfg_options, one_thread_env,
+                      run_command, tiny_options)
 from h2cn_mmaction.checkpoint import load_weights_only
 from h2cn_mmaction.engine import (AtomicLocalBackend, CrashSafeCheckpointHook,
                                   atomic_write, check_resume_pointer,
@@ -45,11 +45,6 @@ def train_args(dataset, work_dir, max_epochs, resume=False):
             tiny_options(dataset, max_epochs))
 
 
-def env():
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONUNBUFFERED='1')
-
-
 def train(args, timeout=TIMEOUT):
     """Run ``tools/train.py ARGS`` to the end; return its output."""
     proc = run_command([sys.executable, 'tools/train.py'] + args, timeout)
@@ -65,7 +60,8 @@ def kill_in_checkpoint_write(target, args, tmp_path):
     with open(log, 'w') as out:
         proc = subprocess.Popen(
             [sys.executable, CRASH, target, str(marker), '--'] + args,
-            cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=one_thread_env(), stdout=out,
+            stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + TIMEOUT
             while not marker.exists():
@@ -178,7 +174,7 @@ def test_kill_at_a_random_moment_then_resume(dataset, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, 'tools/train.py'] +
         train_args(dataset, work, max_epochs=2),
-        cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+        cwd=ROOT, env=one_thread_env(), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:
         seen = 0
