@@ -196,13 +196,7 @@ class CMCB(nn.Module):
             scale away: the block starts as TSM's and learns to gate (for
             training from scratch). False: the authors' initialisation, a
             gate of ``sigmoid`` of a standardised random projection.
-            With ``gate_bn=False``, ``conv2`` starts at 0 instead.
             Defaults to False.
-        gate_bn (bool): Normalise the gate's pre-activation with ``bn2``
-            (the authors' block). False: ``conv2`` with a bias and no
-            BatchNorm, so that the gate is not standardised over the batch
-            at every step (``bn1``, before the HgC, still normalises over
-            it); an option for training from scratch. Defaults to True.
 
     Shape:
         - Input: ``(N * T, channels, H, W)``.
@@ -216,8 +210,7 @@ class CMCB(nn.Module):
                  kernel_size: int = 3,
                  slope: int = 2,
                  spatial_agg: str = 'conv',
-                 zero_init_gate: bool = False,
-                 gate_bn: bool = True) -> None:
+                 zero_init_gate: bool = False) -> None:
         super().__init__()
         check_arg(
             is_int(reduction) and 1 <= reduction <= channels, 'CMCB',
@@ -236,28 +229,23 @@ class CMCB(nn.Module):
             slope=slope,
             spatial_agg=spatial_agg,
             temporal_padding='same')
-        self.gate_bn = gate_bn
-        self.conv2 = nn.Conv2d(mid, channels, kernel_size=1, bias=not gate_bn)
-        self.bn2 = nn.BatchNorm2d(channels) if gate_bn else nn.Identity()
+        self.conv2 = nn.Conv2d(mid, channels, kernel_size=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
 
     def init_weights(self) -> None:
         """Kaiming-normal (fan_out) convs and ``f``, Xavier-normal ``alpha``,
         BatchNorms ``(1, 0)`` -- what the authors' network ends up with;
-        with ``zero_init_gate``, ``bn2`` ``(0, 0)`` (without ``gate_bn``,
-        ``conv2``'s weight and bias 0)."""
+        with ``zero_init_gate``, ``bn2`` ``(0, 0)``."""
         convs = [self.conv1, self.conv2] + self.hgc.spatial_convs
         for conv in convs:
             nn.init.kaiming_normal_(
                 conv.weight, mode='fan_out', nonlinearity='relu')
         nn.init.xavier_normal_(self.hgc.temporal.weight)
-        for module in (self.bn1, self.bn2, self.conv2):
-            if getattr(module, 'bias', None) is not None:
-                nn.init.zeros_(module.bias)
-            if isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-        if self.zero_init_gate:  # bn2's scale, or conv2 without bn2
-            nn.init.zeros_(self.bn2.weight if self.gate_bn else
-                           self.conv2.weight)
+        for bn in (self.bn1, self.bn2):
+            nn.init.ones_(bn.weight)
+            nn.init.zeros_(bn.bias)
+        if self.zero_init_gate:
+            nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         """Gate the channels of ``x``.
