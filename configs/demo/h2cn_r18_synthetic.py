@@ -1,10 +1,10 @@
 # H²CN ResNet-18 on the built-in synthetic benchmark: 4 keyframes x 5 frames,
 # 32 px, trained from scratch (no download).
-# The FMCB aggregates with average pooling here: from scratch, the paper's
-# Xavier-random depthwise f turns the FMCB's x_t - f(x_{t+1}) initialisation
-# into noise and H2CN-R18 did not learn within the demo's 8 epochs (val top-1
-# stayed at chance), while with f = AvgPool2D it starts as a real frame
-# difference. With ImageNet weights the paper configs keep f = Conv2D.
+# The FMCB aggregates with average pooling here, so that from scratch its
+# x_t - f(x_{t+1}) initialisation is a real frame difference; with the
+# paper's Xavier-random depthwise f the demo reaches the same top-1 but tells
+# the lamp pair apart less often (docs/evidence.md). With ImageNet weights
+# the paper configs keep f = Conv2D.
 _base_ = ['./_base_synthetic.py']
 
 import h2cn_mmaction.config_utils as h2cn_cfg  # noqa: E402
