@@ -19,7 +19,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from h2cn_mmaction.apis import build_recognizer as _build
-from h2cn_mmaction.models.blocks.gated_product import observe_saved
 from h2cn_mmaction.utils.complexity import default_input_shape
 
 
@@ -430,6 +429,43 @@ def pair_ratio(times: Dict[str, List[float]], ours: str,
         a / b for a, b in zip(times[ours], times[baseline]))
 
 
+@contextmanager
+def count_saved(count: Callable[[tuple], None]):
+    """Call ``count`` with what autograd keeps for each tensor it saves.
+
+    Saved-tensor hooks do not nest: inside the backbone's own (the CMCB's
+    products kept as their factors, ``(x, gate)``) an outer hook sees
+    nothing. While this context is open, the hooks a module opens are
+    wrapped so that what their ``pack`` returns is counted too.
+
+    Args:
+        count (Callable[[tuple], None]): Called with a tuple of tensors.
+    """
+    hooks = torch.autograd.graph.saved_tensors_hooks
+
+    class Counted(hooks):
+
+        def __init__(self, pack, unpack):
+
+            def counted(tensor):
+                saved = pack(tensor)
+                count(saved if isinstance(saved, tuple) else (saved, ))
+                return saved
+
+            super().__init__(counted, unpack)
+
+    def pack(tensor):
+        count((tensor, ))
+        return tensor
+
+    torch.autograd.graph.saved_tensors_hooks = Counted
+    try:
+        with hooks(pack, lambda t: t):
+            yield
+    finally:
+        torch.autograd.graph.saved_tensors_hooks = hooks
+
+
 def saved_activation_bytes(model: torch.nn.Module,
                            inputs: torch.Tensor,
                            samples: list) -> int:
@@ -456,16 +492,9 @@ def saved_activation_bytes(model: torch.nn.Module,
             if ptr not in params:
                 storages[ptr] = storage.nbytes()
 
-    def pack(t):
-        count((t, ))
-        return t
-
     model.train()
     model.zero_grad(set_to_none=True)
-    # the backbone's own saved-tensor hooks (the CMCB products kept as
-    # their factors) report what they keep through observe_saved
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            observe_saved(count):
+    with count_saved(count):
         losses = model(inputs, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()

@@ -2,9 +2,11 @@
 same values and gradients, less memory."""
 import torch
 
-from conftest import assert_same_function, tiny_recognizer
+from conftest import assert_same_function, load_tool, tiny_recognizer
 from h2cn_mmaction.models.blocks.gated_product import (
-    gated_product, keep_products_as_factors, observe_saved)
+    gated_product, keep_products_as_factors)
+
+count_saved = load_tool('benchmark_harness').count_saved
 
 
 def saved_bytes(fn):
@@ -16,12 +18,7 @@ def saved_bytes(fn):
             storages[t.untyped_storage().data_ptr()] = \
                 t.untyped_storage().nbytes()
 
-    def pack(t):
-        count((t, ))
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            observe_saved(count):
+    with count_saved(count):
         out = fn()
     return out, sum(storages.values())
 

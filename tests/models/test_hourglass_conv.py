@@ -77,6 +77,8 @@ CASES = [
     (7, 2, 'conv', 'same', 1),  # reaches past both ends of a 6-frame clip
     (3, 4, 'conv', 'valid', 1),
     (3, 4, 'conv', 'valid', 3),
+    (5, 6, 'conv', 'valid', 1),  # f_2's taps two grid steps out
+    (3, 0, 'conv', 'valid', 1),
     (5, 2, 'avgpool', 'valid', 1),
     (5, 4, 'avgpool', 'valid', 2),
     (1, 4, 'conv', 'valid', 1),
@@ -113,7 +115,7 @@ def test_matches_equation(kernel, slope, agg, padding, mult):
 def test_stacked_form_matches_equation(kernel, slope, agg, padding, mult,
                                        layout):
     """'valid' HgC as one dense conv over the frames stacked as channels
-    (the FMCB's form on GPUs)."""
+    (the FMCB's form), its weight the HgC's response to impulses."""
     op = make_op(kernel, slope, agg, padding, mult, frames=kernel + 2,
                  channels=3)
     t_len = kernel + 2

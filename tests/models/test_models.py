@@ -74,33 +74,6 @@ def test_fmcb_matches_its_definition(layout, agg):
                                    rtol=1e-10, atol=1e-10)
 
 
-def test_bn_over_frames_is_the_same_in_both_layouts():
-    """bn1 of the FMCB over the C channels of 3 stacked frames, on
-    channels-last maps (the FMCB's) or NCHW ones: the BatchNorm of the frames
-    laid out as (N * 3, C, H, W), values, gradients and running
-    statistics."""
-    from h2cn_mmaction.models.blocks.motion_blocks import _over_frames
-    torch.manual_seed(0)
-    x = torch.randn(4, 3 * 5, 6, 7, dtype=torch.float64)
-    g = torch.randn_like(x)
-    bn = nn.BatchNorm2d(5).double()
-    nn.init.normal_(bn.weight)
-    want_x = x.clone().requires_grad_(True)
-    want = bn(want_x.view(12, 5, 6, 7)).view(4, 15, 6, 7)
-    want_grads = torch.autograd.grad(want, [want_x, bn.weight], g)
-    for layout in (torch.contiguous_format, torch.channels_last):
-        twin = nn.BatchNorm2d(5).double()
-        twin.weight.data.copy_(bn.weight.data)
-        got_x = x.contiguous(memory_format=layout).requires_grad_(True)
-        got = _over_frames(twin, got_x, frames=3)
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
-        for a, b in zip(want_grads,
-                        torch.autograd.grad(got, [got_x, twin.weight], g)):
-            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
-        for a, b in zip(bn.buffers(), twin.buffers()):
-            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
-
-
 def test_cmcb_gates_in_place_only_inside_its_wrapper_without_autograd():
     """In inference the wrapper's CMCB multiplies conv1's new output in
     place (the same values as out of place); a CMCB called directly, or

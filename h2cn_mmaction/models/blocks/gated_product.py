@@ -14,20 +14,11 @@ Nothing changes outside the context, without autograd, or under
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Iterator
 
 import torch
 
 _state = threading.local()
-
-
-class _Factors:
-    """A saved product, kept as its factors."""
-
-    __slots__ = ('x', 'gate')
-
-    def __init__(self, x: torch.Tensor, gate: torch.Tensor) -> None:
-        self.x, self.gate = x, gate
 
 
 def gated_product(x: torch.Tensor,
@@ -66,16 +57,12 @@ def keep_products_as_factors() -> Iterator[None]:
 
     def pack(tensor):
         entry = products.get(id(tensor))
-        saved = _Factors(entry[1], entry[2]) \
-            if entry is not None and entry[0]() is tensor else tensor
-        observer = getattr(_state, 'observer', None)
-        if observer is not None:  # saved_tensors_hooks do not nest
-            observer((saved.x, saved.gate) if isinstance(saved, _Factors) else
-                     (saved, ))
-        return saved
+        if entry is not None and entry[0]() is tensor:
+            return entry[1:]  # (x, gate)
+        return tensor
 
     def unpack(saved):
-        return saved.x * saved.gate if isinstance(saved, _Factors) else saved
+        return saved[0] * saved[1] if isinstance(saved, tuple) else saved
 
     _state.products = products
     try:
@@ -84,20 +71,3 @@ def keep_products_as_factors() -> Iterator[None]:
     finally:
         _state.products = None
 
-
-@contextmanager
-def observe_saved(observer: Optional[Callable[[tuple], None]]
-                  ) -> Iterator[None]:
-    """Report what :func:`keep_products_as_factors` really keeps: ``observer``
-    gets, for each saved tensor, the tensors kept for it (for a memory probe
-    around the model, whose own ``saved_tensors_hooks`` do not see them).
-
-    Args:
-        observer (Callable[[tuple], None]): Called with a tuple of tensors.
-    """
-    previous = getattr(_state, 'observer', None)
-    _state.observer = observer
-    try:
-        yield
-    finally:
-        _state.observer = previous

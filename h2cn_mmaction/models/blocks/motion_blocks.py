@@ -113,17 +113,9 @@ class FMCB(nn.Module):
             nn.init.ones_(bn.weight)
             nn.init.zeros_(bn.bias)
         if stem_conv is not None:
-            target = self.conv.conv.weight
-            if stem_conv.weight.shape[0] != target.shape[0] or \
-                    stem_conv.weight.shape[2:] != target.shape[2:]:
-                raise ValueError(
-                    f'FMCB: cannot initialise the {tuple(target.shape)} conv '
-                    f'from a stem conv of shape '
-                    f'{tuple(stem_conv.weight.shape)}.')
+            target = self.conv.conv.weight  # (64, 9, 7, 7) from (64, 3, 7, 7)
             with torch.no_grad():
-                target.copy_(
-                    stem_conv.weight.mean(dim=1, keepdim=True).expand_as(
-                        target))
+                target.copy_(stem_conv.weight.mean(1, True).expand_as(target))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Compute the motion map.
@@ -131,9 +123,9 @@ class FMCB(nn.Module):
         The frames of a segment stay stacked as channels and each hourglass
         layer is one dense convolution over them
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
-        channels). The convolutions and the max-pool run channels-last; the
-        BatchNorms over 3 or 9 channels run NCHW on the CPU, where that is
-        several times faster, and channels-last on CUDA, where it is not.
+        channels). The convolutions and the max-pool run channels-last, the
+        BatchNorms over 3 or 9 channels NCHW (several times faster on the
+        CPU).
 
         Args:
             x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
@@ -147,32 +139,16 @@ class FMCB(nn.Module):
                 f'FMCB expects (N * T, {self.frames} frames * '
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
-        conv_layout = torch.channels_last
-        bn_layout = torch.contiguous_format if x.is_cpu else conv_layout
-        x = self.pool(x).contiguous(memory_format=conv_layout)
-        x = forward_stacked(self.hgc1, x)  # (N * T, 3 frames * C, H/2, W/2)
-        x = x.contiguous(memory_format=bn_layout)
-        x = self.relu(_over_frames(self.bn1, x, frames=3))
-        x = forward_stacked(self.hgc2, x.contiguous(memory_format=conv_layout))
-        x = x.contiguous(memory_format=bn_layout)  # (N * T, 3 * C, H/2, W/2)
-        x = self.relu(self.bn2(x))
-        x = self.conv(x.contiguous(memory_format=conv_layout))  # 64, H/4, W/4
+        last = torch.channels_last
+        x = self.pool(x).contiguous(memory_format=last)
+        x = forward_stacked(self.hgc1, x).contiguous()  # 3 frames * C
+        # bn1 over C channels, each pooled over the 3 frames
+        y = self.bn1(x.view(-1, self.in_channels, *x.shape[2:]))
+        x = self.relu(y.view_as(x)).contiguous(memory_format=last)
+        x = forward_stacked(self.hgc2, x).contiguous()  # 3 * C, H/2, W/2
+        x = self.relu(self.bn2(x)).contiguous(memory_format=last)
+        x = self.conv(x)  # (N * T, 64, H / 4, W / 4)
         return self.maxpool(x)  # (N * T, 64, H / 8, W / 8)
-
-
-def _over_frames(bn: nn.Module, x: torch.Tensor,
-                 frames: int) -> torch.Tensor:
-    """``bn`` over ``C`` channels of ``(N, frames * C, H, W)`` maps (channels
-    frame-major), each channel pooled over the frames: on a view that holds
-    the same values, ``(N * frames, C, H, W)`` of NCHW maps or
-    ``(N, C, H, W * frames)`` of channels-last ones (channels-last too)."""
-    n, fc, h, w = x.shape
-    c = fc // frames
-    if x.is_contiguous():
-        return bn(x.view(n * frames, c, h, w)).view(n, fc, h, w)
-    out = bn(x.permute(0, 2, 3, 1).reshape(n, h, w * frames, c).permute(
-        0, 3, 1, 2))
-    return out.permute(0, 2, 3, 1).reshape(n, h, w, fc).permute(0, 3, 1, 2)
 
 
 class CMCB(nn.Module):

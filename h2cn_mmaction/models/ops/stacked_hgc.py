@@ -1,12 +1,11 @@
 """The ``'valid'`` hourglass convolution as one dense convolution over the
-frames of a clip stacked as channels: the FMCB's form on GPUs, where one
-cuDNN convolution over the 15 stacked channels costs less than the
-depthwise kernels of :meth:`HourglassConv.forward`, whose weight gradient is
-slow."""
+frames of a clip stacked as channels: the FMCB's form. On GPUs one cuDNN
+convolution over the 15 stacked channels costs less than the depthwise
+kernels of :meth:`HourglassConv.forward`, whose weight gradient is slow; on
+the CPU the two are within the noise."""
 from typing import Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .hourglass_conv import HourglassConv
@@ -15,12 +14,13 @@ from .hourglass_conv import HourglassConv
 def stacked_weight(hgc: HourglassConv) -> Tuple[torch.Tensor, int]:
     """The weight and dilation of :func:`forward_stacked`'s convolution.
 
-    Every ``f_d`` is a zero-padded, stride-1 window, so all of them are taps
-    on one ``g x g`` grid: for ``'conv'``, ``g = K`` with dilation ``p / 2``
-    (the 3x3 taps of ``f_d`` at grid offsets ``-d, 0, d``); for
-    ``'avgpool'``, ``g = p * (K//2) + 1`` with dilation 1; ``f_0`` is the
-    centre tap. Output frame ``o`` reads input frame ``o + j`` through
-    ``alpha_j * f_|j - K//2|``, and channel ``c`` reads channel ``c`` only.
+    The HgC is linear and, per frame, a sum of zero-padded stride-1 windows,
+    so the dense weight is its own response to impulses: one clip per input
+    (frame, channel), a single 1 at the centre of a window as wide as
+    ``f_{K//2}``'s, ``p * (K//2) + 1``. A convolution reads its input at the
+    offsets of its taps, the response holds them mirrored: it is flipped.
+    The taps of every ``f_d`` lie on a grid of spacing ``p / 2`` for
+    ``'conv'`` (``K x K`` taps, dilation ``p / 2``), 1 otherwise.
 
     Args:
         hgc (HourglassConv): A ``'valid'`` hourglass convolution.
@@ -31,42 +31,23 @@ def stacked_weight(hgc: HourglassConv) -> Tuple[torch.Tensor, int]:
         :meth:`HourglassConv.forward`; input channels frame-major) and the
         dilation; the padding is ``dilation * (g // 2)``.
     """
-    c, m, t = hgc.channels, hgc.channel_multiplier, hgc.num_segments
-    k, r = hgc.kernel_size, hgc.kernel_size // 2
-    alpha = hgc.temporal.weight.view(c, m, k)
-    device, dtype = alpha.device, alpha.dtype
-    if hgc.slope == 0:
-        g, dilation = 1, 1
-    elif hgc.spatial_agg == 'conv':
-        g, dilation = k, hgc.slope // 2
-    else:
-        g, dilation = hgc.slope * r + 1, 1
-    grid = torch.arange(g, device=device) - g // 2  # offsets on the grid
-    # f_d on the grid, d = 0 .. K // 2: (C, g, g) each
-    kernels = []
-    for f in [nn.Identity()] + list(hgc.spatial_aggs):
-        if isinstance(f, nn.Conv2d):  # tap a of 3 at grid offset (a - 1) d
-            d = f.dilation[0] // dilation
-            place = (grid == d * torch.arange(-1, 2, device=device)[:, None])
-            kernels.append(torch.einsum('ay,cab,bx->cyx', place.to(dtype),
-                                        f.weight[:, 0], place.to(dtype)))
-        else:  # the identity or an average pooling: a uniform square
-            half = f.padding if isinstance(f, nn.AvgPool2d) else 0
-            inside = (grid.abs() <= half).to(dtype) / (2 * half + 1)
-            kernels.append((inside[:, None] * inside).expand(c, g, g))
-    # alpha_j * f_|j - r| for every tap j: (K, C, m, g, g)
-    taps = torch.stack([
-        alpha[:, :, j, None, None] * kernels[abs(j - r)][:, None]
-        for j in range(k)
-    ])
-    # output frame o reads input frame o + j at tap j: (T_out, K, T)
-    t_out = t - 2 * r
-    band = torch.arange(t, device=device) == (
-        torch.arange(t_out, device=device)[:, None, None] +
-        torch.arange(k, device=device)[:, None])
-    eye = torch.eye(c, device=device, dtype=dtype)
-    weight = torch.einsum('ojs,jcmyx,cd->ocmsdyx', band.to(dtype), taps, eye)
-    return weight.reshape(t_out * c * m, t * c, g, g), dilation
+    c, t, k = hgc.channels, hgc.num_segments, hgc.kernel_size
+    size = hgc.slope * (k // 2) + 1
+    dilation = hgc.slope // 2 if hgc.spatial_agg == 'conv' and hgc.slope \
+        else 1
+    g = (size - 1) // dilation + 1
+    alpha = hgc.temporal.weight
+    # T * C clips of T frames; clip s * C + d: 1 at channel d of frame s
+    impulses = torch.eye(t * c, dtype=alpha.dtype, device=alpha.device)
+    impulses = F.pad(impulses.view(t * c * t, c, 1, 1), (size // 2, ) * 4)
+    # forward, not __call__: hooks on the HgC see the clips, not impulses
+    response = hgc.forward(impulses)  # (T * C * T_out, C * m, size, size)
+    taps = response[..., ::dilation, ::dilation].flip(-2, -1)  # g x g
+    # (T * C, T_out * C * m, g, g) -> (T_out * C * m, T * C, g, g); Python
+    # sizes, so that an ONNX export knows the kernel's shape
+    out_channels = (t - k + 1) * hgc.out_channels
+    weight = taps.reshape(t * c, out_channels, g, g).transpose(0, 1)
+    return weight.contiguous(), dilation
 
 
 def forward_stacked(hgc: HourglassConv, x: torch.Tensor) -> torch.Tensor:
