@@ -116,11 +116,12 @@ def fmcb_per_frame(model: torch.nn.Module) -> torch.nn.Module:
     (:meth:`HourglassConv.forward`: depthwise convs on every frame, NCHW),
     instead of as dense convolutions over the stacked frames. The same
     function (tested), for ``tools/benchmark.py --baseline-form``."""
+    from h2cn_mmaction.models.blocks.motion_blocks import _mean_2x2
     fmcb = model.backbone.fmcb
 
     def forward(x):
         n, _, h, w = x.shape
-        x = fmcb.pool(x.reshape(n * fmcb.frames, -1, h, w))
+        x = _mean_2x2(x.reshape(n * fmcb.frames, -1, h, w))
         x = fmcb.relu(fmcb.bn1(fmcb.hgc1(x)))
         x = fmcb.relu(fmcb.bn2(fmcb.hgc2(x)))
         return fmcb.maxpool(fmcb.conv(x))

@@ -74,6 +74,15 @@ def test_fmcb_matches_its_definition(layout, agg):
                                    rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('size', [(20, 26), (21, 27)])
+def test_fmcb_pooling_is_avg_pool2d(size):
+    """The FMCB's 2x2 mean of strided views is F.avg_pool2d(x, 2), an odd
+    last row or column dropped."""
+    from h2cn_mmaction.models.blocks.motion_blocks import _mean_2x2
+    x = torch.randn(2, 15, *size, dtype=torch.float64)
+    torch.testing.assert_close(_mean_2x2(x), F.avg_pool2d(x, 2))
+
+
 def test_cmcb_gates_in_place_only_inside_its_wrapper_without_autograd():
     """In inference the wrapper's CMCB multiplies conv1's new output in
     place (the same values as out of place); a CMCB called directly, or

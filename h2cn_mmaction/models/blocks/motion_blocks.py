@@ -57,7 +57,6 @@ class FMCB(nn.Module):
         self.in_channels = in_channels
         self.frames = frames
         mid_channels = in_channels * channel_multiplier
-        self.pool = nn.AvgPool2d(2)
         self.hgc1 = HourglassConv(
             in_channels,
             num_segments=frames,
@@ -140,7 +139,7 @@ class FMCB(nn.Module):
                 f'{self.in_channels} channels, H, W) inputs, got '
                 f'{tuple(x.shape)}.')
         last = torch.channels_last
-        x = self.pool(x).contiguous(memory_format=last)
+        x = _mean_2x2(x).contiguous(memory_format=last)  # 5 * C, H/2, W/2
         x = forward_stacked(self.hgc1, x).contiguous()  # 3 frames * C
         # bn1 over C channels, each pooled over the 3 frames
         y = self.bn1(x.view(-1, self.in_channels, *x.shape[2:]))
@@ -149,6 +148,15 @@ class FMCB(nn.Module):
         x = self.relu(self.bn2(x)).contiguous(memory_format=last)
         x = self.conv(x)  # (N * T, 64, H / 4, W / 4)
         return self.maxpool(x)  # (N * T, 64, H / 8, W / 8)
+
+
+def _mean_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.avg_pool2d(x, 2)``: the mean of each 2x2 cell (an odd last row or
+    column dropped), as sums of strided views, several times faster on the
+    CPU than ``avg_pool2d``'s kernel."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    rows = x[..., 0:h:2, :w] + x[..., 1:h:2, :w]
+    return (rows[..., 0::2] + rows[..., 1::2]) / 4
 
 
 class CMCB(nn.Module):
