@@ -12,7 +12,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -431,17 +431,22 @@ def pair_ratio(times: Dict[str, List[float]], ours: str,
 
 
 @contextmanager
-def count_saved(count: Callable[[tuple], None]):
-    """Call ``count`` with what autograd keeps for each tensor it saves.
+def saved_storages() -> Iterator[Dict[int, int]]:
+    """The distinct storages autograd keeps for what runs in this context,
+    as ``{data_ptr: nbytes}`` (filled while the context is open).
 
     Saved-tensor hooks do not nest: inside the backbone's own (the CMCB's
     products kept as their factors, ``(x, gate)``) an outer hook sees
     nothing. While this context is open, the hooks a module opens are
     wrapped so that what their ``pack`` returns is counted too.
-
-    Args:
-        count (Callable[[tuple], None]): Called with a tuple of tensors.
     """
+    storages = {}
+
+    def count(tensors):
+        for t in tensors:
+            storages[t.untyped_storage().data_ptr()] = \
+                t.untyped_storage().nbytes()
+
     hooks = torch.autograd.graph.saved_tensors_hooks
 
     class Counted(hooks):
@@ -462,7 +467,7 @@ def count_saved(count: Callable[[tuple], None]):
     torch.autograd.graph.saved_tensors_hooks = Counted
     try:
         with hooks(pack, lambda t: t):
-            yield
+            yield storages
     finally:
         torch.autograd.graph.saved_tensors_hooks = hooks
 
@@ -484,23 +489,14 @@ def saved_activation_bytes(model: torch.nn.Module,
         int: Bytes of distinct saved storages (parameters excluded).
     """
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages = {}
-
-    def count(tensors):
-        for t in tensors:
-            storage = t.untyped_storage()
-            ptr = storage.data_ptr()
-            if ptr not in params:
-                storages[ptr] = storage.nbytes()
-
     model.train()
     model.zero_grad(set_to_none=True)
-    with count_saved(count):
+    with saved_storages() as storages:
         losses = model(inputs, samples, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()
     model.zero_grad(set_to_none=True)
-    return sum(storages.values())
+    return sum(n for ptr, n in storages.items() if ptr not in params)
 
 
 def _status_kib(field: str) -> int:

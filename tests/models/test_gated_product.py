@@ -6,19 +6,12 @@ from conftest import assert_same_function, load_tool, tiny_recognizer
 from h2cn_mmaction.models.blocks.gated_product import (
     gated_product, keep_products_as_factors)
 
-count_saved = load_tool('benchmark_harness').count_saved
+saved_storages = load_tool('benchmark_harness').saved_storages
 
 
 def saved_bytes(fn):
     """Bytes of the distinct storages autograd keeps for ``fn()``."""
-    storages = {}
-
-    def count(tensors):
-        for t in tensors:
-            storages[t.untyped_storage().data_ptr()] = \
-                t.untyped_storage().nbytes()
-
-    with count_saved(count):
+    with saved_storages() as storages:
         out = fn()
     return out, sum(storages.values())
 
