@@ -141,11 +141,12 @@ class FMCB(nn.Module):
         last = torch.channels_last
         x = _mean_2x2(x).contiguous(memory_format=last)  # 5 * C, H/2, W/2
         x = forward_stacked(self.hgc1, x).contiguous()  # 3 frames * C
-        # bn1 over C channels, each pooled over the 3 frames
-        y = self.bn1(x.view(-1, self.in_channels, *x.shape[2:]))
-        x = self.relu(y.view_as(x)).contiguous(memory_format=last)
+        # bn1 over C channels, each pooled over the 3 frames; the ReLUs on
+        # the channels-last copies, which the next convs keep too
+        y = self.bn1(x.view(-1, self.in_channels, *x.shape[2:])).view_as(x)
+        x = self.relu(y.contiguous(memory_format=last))
         x = forward_stacked(self.hgc2, x).contiguous()  # 3 * C, H/2, W/2
-        x = self.relu(self.bn2(x)).contiguous(memory_format=last)
+        x = self.relu(self.bn2(x).contiguous(memory_format=last))
         x = self.conv(x)  # (N * T, 64, H / 4, W / 4)
         return self.maxpool(x)  # (N * T, 64, H / 8, W / 8)
 
