@@ -36,13 +36,12 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
 class ResNetH2CN(ResNetTSM):
     """ResNet backbone of H²CN (ACM MM 2022).
 
-    Built from :class:`ResNetTSM` (temporal shift on every residual branch) by
-    composition: an :class:`FMCB` beside the RGB stem, fused as
+    :class:`ResNetTSM` (temporal shift on every residual branch) with, by
+    composition, an :class:`FMCB` beside the RGB stem, fused as
     ``fusion_weights[0] * stem + fusion_weights[1] * motion``, and a
-    :class:`CMCB` after ``conv1`` of every block (Bottleneck or BasicBlock).
-
-    Each of the ``T`` segments contributes ``frames_per_segment`` consecutive
-    frames stacked on the channel axis; the RGB stem sees the keyframe only.
+    :class:`CMCB` after ``conv1`` of every block. Each of the ``T`` segments
+    brings ``frames_per_segment`` consecutive frames stacked on the channel
+    axis; the RGB stem sees the keyframe only.
 
     Args:
         depth (int): 18, 34, 50 or 101.
@@ -61,13 +60,11 @@ class ResNetH2CN(ResNetTSM):
             ``reduction`` = 16).
         fusion_weights (Sequence[float]): Weights of the stem and the motion
             map. Defaults to ``(0.5, 0.5)``.
-        pretrained (str, optional): ImageNet ResNet weights:
+        pretrained (str, optional): ImageNet ResNet weights,
             ``'torchvision://resnet50'`` (needs torchvision),
-            ``'mmcls://resnet50'``, or a local file in torchvision,
-            mmpretrain or MMAction2 layout
-            (:mod:`h2cn_mmaction.converters.resnet_weights`; every
-            conv/BN tensor must be found). None for random initialisation.
-            Defaults to None.
+            ``'mmcls://resnet50'`` or a local file
+            (:mod:`~h2cn_mmaction.converters.resnet_weights`). Defaults to
+            None (random).
         **kwargs: Arguments of :class:`ResNetTSM` / :class:`ResNet`
             (``is_shift``, ``shift_div``, ``shift_place``, ``norm_eval``...).
 
@@ -194,21 +191,14 @@ class ResNetH2CN(ResNetTSM):
             self.fmcb.init_weights(stem_conv=self.conv1.conv)
 
     def train(self, mode: bool = True) -> 'ResNetH2CN':
-        """As :meth:`ResNet.train` (frozen stages, norm_eval, partial BN),
-        returning ``self`` like :meth:`torch.nn.Module.train`."""
+        """:meth:`ResNet.train`, which returns None in MMAction2 1.1, returning
+        ``self`` like :meth:`torch.nn.Module.train`."""
         super().train(mode)
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Extract features.
-
-        Args:
-            x (torch.Tensor): ``(N * T, frames_per_segment * 3, H, W)``.
-
-        Returns:
-            torch.Tensor | tuple[torch.Tensor]: Features of the stages in
-            ``out_indices``.
-        """
+        """``(N * T, frames_per_segment * 3, H, W)`` -> the features of the
+        stages in ``out_indices`` (a tensor if one)."""
         frames, c = self.frames_per_segment, self.in_channels
         if x.dim() != 4 or x.shape[1] != frames * c:
             raise ValueError(

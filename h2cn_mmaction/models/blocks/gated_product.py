@@ -1,15 +1,11 @@
 """The CMCB's gated features, kept for backward as their two factors.
 
-``x * gate`` is the input of the block's next convolution, which keeps it for
-its weight gradient, while the product itself keeps ``x`` and ``gate``. Inside
-:func:`keep_products_as_factors` a product made by :func:`gated_product` is
-kept as ``(x, gate)`` and multiplied again when backward needs it: the same
-values, one feature map per block less alive between forward and backward
-(``docs/benchmarks.md`` has the whole-model figures). In inference, the
-product may overwrite ``x`` instead.
-
+The next convolution keeps ``x * gate`` for its weight gradient, the product
+keeps ``x`` and ``gate``. Inside :func:`keep_products_as_factors` a product of
+:func:`gated_product` is kept as ``(x, gate)`` and multiplied again in
+backward: one feature map per block less alive between forward and backward.
 Nothing changes outside the context, without autograd, or under
-``torch.compile``, which plans its own memory.
+``torch.compile`` (which plans its own memory).
 """
 import threading
 import weakref
@@ -24,18 +20,9 @@ _state = threading.local()
 def gated_product(x: torch.Tensor,
                   gate: torch.Tensor,
                   inplace: bool = False) -> torch.Tensor:
-    """``x * gate``, announced to :func:`keep_products_as_factors`.
-
-    Args:
-        x (torch.Tensor): ``(N * T, C, H, W)`` features.
-        gate (torch.Tensor): ``(N * T, C, 1, 1)`` gate.
-        inplace (bool): Multiply ``x`` itself when autograd is off
-            (inference), for an ``x`` that nothing else reads: no new
-            feature map is allocated. Defaults to False.
-
-    Returns:
-        torch.Tensor: ``x * gate``.
-    """
+    """``x * gate``, ``(N * T, C, H, W) * (N * T, C, 1, 1)``, announced to
+    :func:`keep_products_as_factors`; ``inplace``: multiply ``x`` itself
+    when autograd is off (for an ``x`` that nothing else reads)."""
     if inplace and not torch.is_grad_enabled():
         return x.mul_(gate)
     out = x * gate

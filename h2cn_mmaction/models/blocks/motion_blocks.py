@@ -17,16 +17,15 @@ from .gated_product import gated_product
 class FMCB(nn.Module):
     """Frame Motion Capture Block.
 
-    ``2x2`` average pooling, then two ``'valid'`` hourglass convolutions
-    (5 frames -> 3 -> 1; the second one with 3 output channels per input
-    channel), each followed by BatchNorm and ReLU, then a ``7x7`` stride-2
-    ConvModule to 64 channels and a ``3x3`` stride-2 max-pool, so that the
-    motion map has the size of the RGB stem's output.
+    ``2x2`` average pooling, two ``'valid'`` hourglass convolutions (5 frames
+    -> 3 -> 1, the second with 3 output channels per input channel), each
+    followed by BatchNorm and ReLU, a ``7x7`` stride-2 ConvModule to 64
+    channels and a ``3x3`` stride-2 max-pool: the RGB stem's output size.
 
     Args:
         in_channels (int): Channels of a frame. Defaults to 3.
-        frames (int): Consecutive frames per segment. Must be 5 (two valid
-            ``K = 3`` layers reduce 5 frames to one). Defaults to 5.
+        frames (int): Consecutive frames per segment; must be 5.
+            Defaults to 5.
         slope (int): Hourglass slope ``p`` of both layers. Defaults to 4.
         spatial_agg (str): ``'conv'`` or ``'avgpool'``. Defaults to ``'conv'``.
         out_channels (int): Channels of the motion map. Defaults to 64.
@@ -88,17 +87,11 @@ class FMCB(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def init_weights(self, stem_conv: nn.Conv2d = None) -> None:
-        """Initialise as the authors do.
-
-        Layer 1: ``alpha = (0, 1, -1)`` for ``(t-1, t, t+1)``, i.e.
-        ``x_t - f(x_{t+1})``, Xavier-normal ``f``. Layer 2: Kaiming-normal
-        (fan_out) ``alpha``, Xavier-normal ``f``. BatchNorms: ``(1, 0)``.
-        The ``7x7`` conv: the stem conv averaged over its input channels and
-        repeated over the 9 inputs (left as is when ``stem_conv`` is None).
-
-        Args:
-            stem_conv (nn.Conv2d, optional): The RGB stem convolution.
-        """
+        """Initialise as the authors do: layer 1 ``alpha = (0, 1, -1)`` for
+        ``(t-1, t, t+1)``, i.e. ``x_t - f(x_{t+1})``; layer 2 Kaiming-normal
+        (fan_out) ``alpha``; Xavier-normal ``f``; BatchNorms ``(1, 0)``; the
+        ``7x7`` conv from ``stem_conv`` (the RGB stem conv, if given) averaged
+        over its input channels."""
         self.hgc1.init_weights()
         with torch.no_grad():
             weight = self.hgc1.temporal.weight
@@ -117,21 +110,13 @@ class FMCB(nn.Module):
                 target.copy_(stem_conv.weight.mean(1, True).expand_as(target))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Compute the motion map.
+        """Compute the motion map, channels-last.
 
-        The frames of a segment stay stacked as channels and each hourglass
-        layer is one dense convolution over them
+        Each hourglass layer is one dense convolution over the stacked frames
         (:func:`~h2cn_mmaction.models.ops.forward_stacked`: 15 -> 9 -> 9
         channels). The convolutions and the max-pool run channels-last, the
         BatchNorms over 3 or 9 channels NCHW (several times faster on the
         CPU).
-
-        Args:
-            x (torch.Tensor): ``(N * T, 5 * C, H, W)``, the frames of each
-                segment stacked as channels, frame-major.
-
-        Returns:
-            torch.Tensor: ``(N * T, 64, H', W')`` motion map, channels-last.
         """
         if x.dim() != 4 or x.shape[1] != self.frames * self.in_channels:
             raise ValueError(
@@ -175,13 +160,10 @@ class CMCB(nn.Module):
         kernel_size (int): Temporal kernel of the HgC. Defaults to 3.
         slope (int): Hourglass slope ``p``. Defaults to 2.
         spatial_agg (str): ``'conv'`` or ``'avgpool'``. Defaults to ``'conv'``.
-        zero_init_gate (bool): Start ``bn2``'s scale at 0, so that the gate
-            starts as the constant ``sigmoid(0) = 0.5`` for every channel
-            and clip. The next convolution's BatchNorm normalises a constant
-            scale away: the block starts as TSM's and learns to gate (for
-            training from scratch). False: the authors' initialisation, a
-            gate of ``sigmoid`` of a standardised random projection.
-            Defaults to False.
+        zero_init_gate (bool): Start ``bn2``'s scale at 0: the gate starts
+            as the constant 0.5, which the next BatchNorm normalises away, so
+            the block starts as TSM's (for training from scratch). False: the
+            authors' initialisation. Defaults to False.
 
     Shape:
         - Input: ``(N * T, channels, H, W)``.
@@ -233,17 +215,8 @@ class CMCB(nn.Module):
             nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        """Gate the channels of ``x``.
-
-        Args:
-            x (torch.Tensor): ``(N * T, C, H, W)`` features.
-            inplace (bool): Multiply ``x`` in place when autograd is off
-                (inference): no new feature map is allocated. Defaults to
-                False.
-
-        Returns:
-            torch.Tensor: ``(N * T, C, H, W)``, ``x`` times the gate.
-        """
+        """``(N * T, C, H, W)`` features times their gate; ``inplace``:
+        multiply ``x`` itself when autograd is off (inference)."""
         y = self.bn1(self.conv1(x))  # (N * T, C / 16, H, W)
         # HgC, then global average pooling: the mean taken between the HgC's
         # spatial and temporal halves (all linear), which spares the HgC's

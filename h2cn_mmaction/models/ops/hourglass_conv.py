@@ -23,10 +23,8 @@ TEMPORAL_PADDINGS = ('same', 'valid')
 
 
 class HourglassConv(nn.Module):
-    """Hourglass convolution over the frames of a clip.
-
-    The spatial aggregation ``f_d`` of the ``d``-th temporal neighbour is
-    computed once per frame and shared by the offsets ``+d`` and ``-d``.
+    """Hourglass convolution over the frames of a clip; ``f_d`` is computed
+    once per frame and shared by the offsets ``+d`` and ``-d``.
 
     Args:
         channels (int): Number of input channels ``C``.
@@ -34,18 +32,14 @@ class HourglassConv(nn.Module):
             batch holds ``N * T`` frames, clip-major.
         kernel_size (int): Temporal kernel ``K``, any odd integer >= 1.
             Defaults to 3.
-        slope (int): Hourglass slope ``p``, any even integer >= 0: the window
-            of ``f_d`` is ``(p*d + 1)`` wide. ``p = 0`` makes every ``f_d`` the
-            identity, i.e. a plain depthwise temporal convolution.
-            Defaults to 2.
+        slope (int): Hourglass slope ``p``, any even integer >= 0 (``p = 0``:
+            a plain depthwise temporal convolution). Defaults to 2.
         spatial_agg (str): ``'conv'``: depthwise 3x3 convolution dilated by
-            ``p*d/2`` so that its window is ``p*d + 1`` wide (the authors'
-            choice), or ``'avgpool'``: ``(p*d + 1)^2`` average pooling
-            (zero padded). Defaults to ``'conv'``.
-        temporal_padding (str): ``'same'``: ``T`` frames out, frames outside
-            the clip count as zeros; ``'valid'``: ``T - K + 1`` frames out,
-            only positions whose whole temporal window lies inside the clip
-            (used by the FMCB). Defaults to ``'same'``.
+            ``p*d/2`` (the authors' choice), or ``'avgpool'``: zero-padded
+            average pooling. Defaults to ``'conv'``.
+        temporal_padding (str): ``'same'``: ``T`` frames out, zeros outside
+            the clip; ``'valid'``: the ``T - K + 1`` positions whose window
+            lies inside the clip (the FMCB's). Defaults to ``'same'``.
         channel_multiplier (int): Number of output channels ``m`` per input
             channel; output channel ``o`` reads input channel ``o // m``.
             Defaults to 1.
@@ -56,11 +50,10 @@ class HourglassConv(nn.Module):
           ``'same'`` and ``T - K + 1`` for ``'valid'``.
 
     Attributes:
-        temporal (nn.Conv3d): Holds ``alpha`` as a depthwise ``(K, 1, 1)``
-            convolution weight of shape ``(C * m, 1, K, 1, 1)``; tap ``k``
-            applies to offset ``i = k - K // 2``. It is a standard conv module
-            so that optimizer constructors and checkpoint tools treat it as
-            one; ``forward`` applies the weight directly.
+        temporal (nn.Conv3d): ``alpha`` as a depthwise ``(K, 1, 1)`` conv
+            weight ``(C * m, 1, K, 1, 1)``, tap ``k`` for offset
+            ``k - K // 2`` (a conv module for optimizer constructors and
+            checkpoints; ``forward`` reads the weight).
         spatial_aggs (nn.ModuleList): ``f_1 .. f_{K//2}``.
     """
 
@@ -159,39 +152,21 @@ class HourglassConv(nn.Module):
         return nt // self.num_segments
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the hourglass convolution.
-
-        Args:
-            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
-
-        Returns:
-            torch.Tensor: ``(N * T_out, C * m, H, W)``.
-        """
+        """``(N * T, C, H, W)`` -> ``(N * T_out, C * m, H, W)``."""
         return self.combine(self.aggregate(x))
 
     def aggregate(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """The spatial half: ``f_d(X)`` for ``d = 0 .. K // 2``.
-
-        Args:
-            x (torch.Tensor): Frames of shape ``(N * T, C, H, W)``.
-
-        Returns:
-            list[torch.Tensor]: ``K // 2 + 1`` maps ``(N * T, C, H, W)``,
-            the first one ``x`` itself (``f_0``, the identity).
-        """
+        """The spatial half: ``[f_0(x) = x, f_1(x), ..., f_{K//2}(x)]``, each
+        ``(N * T, C, H, W)``."""
         self.clips(x)
         return [x] + [f(x) for f in self.spatial_aggs]
 
     def combine(self, aggs: List[torch.Tensor]) -> torch.Tensor:
         """The temporal half: ``sum_i alpha_i * aggs[|i|][t + i]``.
 
-        Both halves are linear, so a linear map of every frame (e.g. global
-        average pooling) may be applied to the maps of :meth:`aggregate`
-        before this instead of to the output after it.
-
-        Args:
-            aggs (list[torch.Tensor]): :meth:`aggregate`'s maps, or a
-                per-frame linear map of them: ``(N * T, C, H', W')`` each.
+        Both halves are linear: a per-frame linear map (e.g. global average
+        pooling) of :meth:`aggregate`'s maps, ``(N * T, C, H', W')`` each,
+        may come before this instead of after it.
 
         Returns:
             torch.Tensor: ``(N * T_out, C * m, H', W')``.

@@ -1,8 +1,7 @@
 """The ``'valid'`` hourglass convolution as one dense convolution over the
-frames of a clip stacked as channels: the FMCB's form. On GPUs one cuDNN
-convolution over the 15 stacked channels costs less than the depthwise
-kernels of :meth:`HourglassConv.forward`, whose weight gradient is slow; on
-the CPU the two are within the noise."""
+frames of a clip stacked as channels: the FMCB's form (on GPUs, one cuDNN
+convolution costs less than the depthwise kernels of
+:meth:`HourglassConv.forward`; ``docs/benchmarks.md``)."""
 from typing import Tuple
 
 import torch
@@ -15,21 +14,15 @@ def stacked_weight(hgc: HourglassConv) -> Tuple[torch.Tensor, int]:
     """The weight and dilation of :func:`forward_stacked`'s convolution.
 
     The HgC is linear and, per frame, a sum of zero-padded stride-1 windows,
-    so the dense weight is its own response to impulses: one clip per input
-    (frame, channel), a single 1 at the centre of a window as wide as
-    ``f_{K//2}``'s, ``p * (K//2) + 1``. A convolution reads its input at the
-    offsets of its taps, the response holds them mirrored: it is flipped.
-    The taps of every ``f_d`` lie on a grid of spacing ``p / 2`` for
-    ``'conv'`` (``K x K`` taps, dilation ``p / 2``), 1 otherwise.
-
-    Args:
-        hgc (HourglassConv): A ``'valid'`` hourglass convolution.
+    so the dense weight is its response to impulses (one clip per input frame
+    and channel, a 1 at the centre of a ``p * (K//2) + 1`` window), flipped
+    (a convolution reads at its taps' offsets, the response holds them
+    mirrored). For ``'conv'`` the taps lie on a grid of spacing ``p / 2``.
 
     Returns:
-        tuple[torch.Tensor, int]: The weight ``(T_out * C * m, T * C, g, g)``
-        (output channels frame-major, then ``C * m`` as in
-        :meth:`HourglassConv.forward`; input channels frame-major) and the
-        dilation; the padding is ``dilation * (g // 2)``.
+        tuple[torch.Tensor, int]: The weight ``(T_out * C * m, T * C, g, g)``,
+        channels frame-major, and the dilation (padding
+        ``dilation * (g // 2)``).
     """
     c, t, k = hgc.channels, hgc.num_segments, hgc.kernel_size
     size = hgc.slope * (k // 2) + 1
@@ -51,16 +44,15 @@ def stacked_weight(hgc: HourglassConv) -> Tuple[torch.Tensor, int]:
 
 
 def forward_stacked(hgc: HourglassConv, x: torch.Tensor) -> torch.Tensor:
-    """:meth:`HourglassConv.forward` (``'valid'``) on clips whose ``T``
-    frames are stacked as channels, as one convolution.
+    """:meth:`HourglassConv.forward` (``'valid'``) as one convolution over
+    clips whose frames are stacked as channels.
 
     Args:
         hgc (HourglassConv): A ``'valid'`` hourglass convolution.
         x (torch.Tensor): ``(N, T * C, H, W)``, channels frame-major.
 
     Returns:
-        torch.Tensor: ``(N, T_out * C * m, H, W)``, channels frame-major
-        (frame ``t`` holds ``forward``'s ``C * m`` channels of frame ``t``).
+        torch.Tensor: ``(N, T_out * C * m, H, W)``, channels frame-major.
     """
     if hgc.temporal_padding != 'valid':
         raise ValueError(f'forward_stacked needs temporal_padding="valid", '

@@ -9,17 +9,13 @@ from mmaction.utils import SampleList
 class RecognizerH2CN(Recognizer2D):
     """2D recognizer for backbones that read several frames per keyframe.
 
-    MMAction2's ``SampleFrames(clip_len=F, num_clips=T)`` followed by
-    ``FormatShape('NCHW')`` yields ``(N, V * T * F, C, H, W)`` inputs,
-    keyframe-major (``V`` views at test time). This recognizer stacks the
-    ``F`` frames of every keyframe on the channel axis,
-    ``(N, V * T, F * C, H, W)``, and hands over to :class:`Recognizer2D`, so
-    heads, ``max_testing_views``, multi-view averaging and ``extract_feat``
-    work as they do for TSM with ``T`` segments.
-
-    The backbone must expose ``num_segments`` (``T``) and
-    ``frames_per_segment`` (``F``). Everything else is as in
-    :class:`Recognizer2D`.
+    ``SampleFrames(clip_len=F, num_clips=T)`` and ``FormatShape('NCHW')``
+    give ``(N, V * T * F, C, H, W)`` inputs, keyframe-major (``V`` views at
+    test time). The ``F`` frames of every keyframe are stacked on the channel
+    axis, ``(N, V * T, F * C, H, W)``, and :class:`Recognizer2D` does the
+    rest (heads, ``max_testing_views``, multi-view averaging) as for TSM. The
+    backbone must expose ``num_segments`` (``T``) and ``frames_per_segment``
+    (``F``).
     """
 
     def __init__(self, backbone: dict, cls_head: dict = None, **kwargs):
@@ -43,26 +39,16 @@ class RecognizerH2CN(Recognizer2D):
                      stage: str = 'neck',
                      data_samples: SampleList = None,
                      test_mode: bool = False) -> tuple:
-        """Check and regroup the frames, then extract features.
-
-        Args:
-            inputs (torch.Tensor): ``(N, V * T * F, C, H, W)`` frames
-                (``V = 1`` in training).
-            stage (str): ``'backbone'``, ``'neck'`` or ``'head'``.
-            data_samples (list[ActionDataSample], optional): Data samples.
-            test_mode (bool): Whether in test mode.
-
-        Returns:
-            tuple: Features and the kwargs for ``loss``/``predict``, as
-            :meth:`Recognizer2D.extract_feat` returns them.
-        """
+        """:meth:`Recognizer2D.extract_feat` of the ``(N, V * T * F, C, H, W)``
+        frames (``V = 1`` in training), checked and regrouped."""
         t = self.backbone.num_segments
         f = self.backbone.frames_per_segment
         if inputs.dim() != 5:
             raise ValueError(
                 f'{type(self).__name__} expects (N, T*F, C, H, W) inputs with '
                 f'T={t} keyframes x F={f} frames, got shape '
-                f'{tuple(inputs.shape)}; use FormatShape(input_format="NCHW").')
+                f'{tuple(inputs.shape)}; use '
+                f'FormatShape(input_format="NCHW").')
         n, frames, c, h, w = inputs.shape
         per_view = t * f
         ok = frames % per_view == 0 if test_mode else frames == per_view
