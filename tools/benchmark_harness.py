@@ -499,6 +499,33 @@ def saved_activation_bytes(model: torch.nn.Module,
     return sum(n for ptr, n in storages.items() if ptr not in params)
 
 
+def live_tensor_peak(step: Callable[[], None]) -> int:
+    """Peak bytes of CPU tensors alive during ``step()``, beyond those alive
+    before it: every allocation and free the profiler records, summed in
+    order. Exact and the same in every process, unlike the resident set of
+    :func:`peak_train_memory`, which also holds what the allocator keeps.
+
+    Args:
+        step (Callable[[], None]): E.g. a training step of :func:`make_step`.
+
+    Returns:
+        int: Peak bytes.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
+        step()
+    cpu = torch.autograd.DeviceType.CPU
+    events = [
+        e for e in p.profiler.kineto_results.events()
+        if e.name() == '[memory]' and e.device_type() == cpu
+    ]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
 def _status_kib(field: str) -> int:
     with open('/proc/self/status') as f:
         for line in f:

@@ -74,6 +74,32 @@ def test_compile_compiles_both_backbones(tmp_path, monkeypatch):
             tool.main(['--compile'] + extra)
 
 
+def test_memory_reports_the_resident_and_the_live_tensor_peaks():
+    res = load_tool('benchmark').main(R18 + [
+        '--segments', '4', '--size', '32', '--skip', 'inference', 'train',
+        'pipeline'])
+    m = res['runs'][0]['memory']
+    for side in ('ours', 'tsm'):
+        assert m[f'{side}_peak_mib'] > 0
+        # what training keeps for backward is alive at the peak
+        assert m[f'{side}_live_mib'] > m[f'{side}_saved_mib'] > 0
+    assert m['live_ratio'] == m['ours_live_mib'] / m['tsm_live_mib']
+
+
+def test_live_tensor_peak_counts_the_bytes_alive_at_once():
+    kept = []
+
+    def step():
+        a = torch.empty(1 << 20, dtype=torch.uint8)
+        b = torch.empty(2 << 20, dtype=torch.uint8)  # 3 MiB alive
+        del a
+        kept.append(torch.empty(1 << 20, dtype=torch.uint8))  # 3 MiB again
+        del b
+
+    assert bm.live_tensor_peak(step) == 3 << 20
+    assert bm.live_tensor_peak(kept.clear) == 0  # frees only
+
+
 def test_processes_report_the_median_of_fresh_processes(tmp_path, capsys):
     tool = load_tool('benchmark')
     out = tmp_path / 'bench.json'
